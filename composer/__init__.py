@@ -1,0 +1,1 @@
+"""composer: declarative graph composition for generative models."""
