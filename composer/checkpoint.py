@@ -1,0 +1,149 @@
+"""Checkpoints without pickle: tensors in safetensors files, everything else in JSON.
+
+    RUN/checkpoints/step_000500/
+        modules.safetensors   module and EMA weights ("G.main.0.weight", "ema.G....")
+        state.safetensors     optimizer moments, data-stream orders, image pools
+        state.json            step, optimizer/LR-scheduler structure, stream positions
+        rng_rank{r}.safetensors   per-rank generators (noise, global torch RNG)
+
+Loading uses `safetensors.torch.load_file` and `json.load` only: nothing executes code.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .errors import ComposerError
+
+TENSOR = "__tensor__"
+
+
+def _tree(obj, path: str, tensors: dict):
+    """A JSON tree of `obj` with tensors replaced by references into `tensors`."""
+    if isinstance(obj, torch.Tensor):
+        tensors[path] = obj.detach().cpu().contiguous()
+        return {TENSOR: path}
+    if isinstance(obj, dict):
+        return {"__dict__": [[k, _tree(v, f"{path}.{k}", tensors)] for k, v in obj.items()]}
+    if isinstance(obj, (list, tuple)):
+        return {"__list__": [_tree(v, f"{path}.{i}", tensors) for i, v in enumerate(obj)],
+                "tuple": isinstance(obj, tuple)}
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise ComposerError(f"cannot checkpoint a {type(obj).__name__} at {path}")
+
+
+def _untree(node, tensors: dict):
+    if isinstance(node, dict) and TENSOR in node:
+        return tensors[node[TENSOR]]
+    if isinstance(node, dict) and "__dict__" in node:
+        return {k: _untree(v, tensors) for k, v in node["__dict__"]}
+    if isinstance(node, dict) and "__list__" in node:
+        items = [_untree(v, tensors) for v in node["__list__"]]
+        return tuple(items) if node["tuple"] else items
+    return node
+
+
+def module_tensors(runner) -> dict[str, torch.Tensor]:
+    out = {}
+    for name in runner.raw:
+        for key, value in runner.unwrapped(name, ema=False).state_dict().items():
+            out[f"{name}.{key}"] = value.detach().cpu().contiguous()
+    for name, module in runner.ema.items():
+        for key, value in module.state_dict().items():
+            out[f"ema.{name}.{key}"] = value.detach().cpu().contiguous()
+    return out
+
+
+def save(runner, folder: str | Path) -> Path:
+    """Write the full training state; the folder appears atomically (written aside, renamed)."""
+    folder = Path(folder)
+    rank = runner.accelerator.process_index
+    tmp = folder.with_name(folder.name + ".tmp")
+    if runner.accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        save_file(module_tensors(runner), tmp / "modules.safetensors")
+        tensors: dict = {}
+        state = {
+            "step": runner.step_count,
+            "optimizers": {n: _tree(o.state_dict(), f"opt.{n}", tensors) for n, o in runner.optimizers.items()},
+            "schedulers": {n: _tree(s.state_dict(), f"sched.{n}", tensors) for n, s in runner.schedulers.items()},
+            "streams": {n: _tree(s.state_dict(), f"stream.{n}", tensors) for n, s in runner.streams.items()},
+            "node_state": _tree(runner.state, "node", tensors),
+            "forward_calls": runner.forward_calls,
+        }
+        save_file(tensors, tmp / "state.safetensors")
+        (tmp / "state.json").write_text(json.dumps(state))
+    runner.accelerator.wait_for_everyone()
+    rng = {"noise": runner.generator.get_state(), "torch": torch.get_rng_state()}
+    save_file(rng, (tmp if tmp.exists() else folder) / f"rng_rank{rank}.safetensors")
+    runner.accelerator.wait_for_everyone()
+    if runner.accelerator.is_main_process:
+        shutil.rmtree(folder, ignore_errors=True)
+        tmp.rename(folder)
+    runner.accelerator.wait_for_everyone()
+    return folder
+
+
+def load(runner, folder: str | Path) -> None:
+    folder = Path(folder)
+    _require(folder / "state.json")
+    weights = load_file(folder / "modules.safetensors")
+    for name in runner.raw:
+        runner.unwrapped(name, ema=False).load_state_dict(_prefixed(weights, f"{name}."))
+    for name, module in runner.ema.items():
+        module.load_state_dict(_prefixed(weights, f"ema.{name}."))
+    tensors = load_file(folder / "state.safetensors")
+    state = json.loads((folder / "state.json").read_text())
+    for name, opt in runner.optimizers.items():
+        opt.load_state_dict(_untree(state["optimizers"][name], tensors))
+    for name, sched in runner.schedulers.items():
+        sched.load_state_dict(_untree(state["schedulers"][name], tensors))
+    for name, stream in runner.streams.items():
+        stream.load_state_dict(_untree(state["streams"][name], tensors))
+    runner.state.clear()
+    runner.state.update(_untree(state["node_state"], tensors))
+    runner.step_count = int(state["step"])
+    runner.forward_calls.update(state.get("forward_calls", {}))
+    rng_file = folder / f"rng_rank{runner.accelerator.process_index}.safetensors"
+    if rng_file.exists():
+        rng = load_file(rng_file)
+        runner.generator.set_state(rng["noise"])
+        torch.set_rng_state(rng["torch"])
+
+
+def _prefixed(tensors: dict, prefix: str) -> dict:
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def _require(path: Path) -> None:
+    if not path.exists():
+        raise ComposerError(f"not a composer checkpoint: {path} is missing")
+
+
+def latest(run_dir: str | Path) -> Path | None:
+    folders = sorted(Path(run_dir, "checkpoints").glob("step_*[0-9]"))
+    folders = [f for f in folders if (f / "state.json").exists()]
+    return folders[-1] if folders else None
+
+
+def load_module_weights(spec, module, target: torch.nn.Module) -> None:
+    """Initialise a module from a safetensors file (`weights:` in the spec); keys may carry the
+    module's name as a prefix, as in a run's modules.safetensors (the EMA copy is preferred)."""
+    path = Path(module.weights)
+    if not path.is_absolute() and not path.exists():
+        path = Path(spec.file).parent / module.weights
+    if not path.exists():
+        raise spec.error(f"weights file not found: {module.weights}", "modules", module.name, "weights")
+    tensors = load_file(path)
+    for prefix in (f"ema.{module.name}.", f"{module.name}.", ""):
+        chosen = _prefixed(tensors, prefix) if prefix else tensors
+        if chosen and set(chosen) == set(target.state_dict()):
+            target.load_state_dict(chosen)
+            return
+    raise spec.error(f"{path} holds no weights matching module '{module.name}'", "modules", module.name, "weights")

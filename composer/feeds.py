@@ -1,0 +1,35 @@
+"""Per-step inputs: shuffled batches from in-memory tables, with explicit, saveable RNG state."""
+from __future__ import annotations
+
+import torch
+
+
+class BatchStream:
+    """Epochs of seeded permutations over a table; its whole state is (epoch, position, rng)."""
+
+    def __init__(self, table, batch: int, seed: int):
+        self.table, self.batch = table, batch
+        self.generator = torch.Generator().manual_seed(seed)
+        self.epoch, self.position = 0, 0
+        self.order = torch.randperm(len(table), generator=self.generator)
+
+    def next(self) -> torch.Tensor:
+        chunks, needed = [], self.batch
+        while needed:
+            if self.position >= len(self.order):
+                self.epoch, self.position = self.epoch + 1, 0
+                self.order = torch.randperm(len(self.table), generator=self.generator)
+            take = self.order[self.position:self.position + needed]
+            self.position += len(take)
+            needed -= len(take)
+            chunks.append(self.table.x[take])
+        return torch.cat(chunks)
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "position": self.position,
+                "order": self.order, "rng": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.position = int(state["epoch"]), int(state["position"])
+        self.order = state["order"].clone()
+        self.generator.set_state(state["rng"])

@@ -1,0 +1,79 @@
+"""Optimizers and learning-rate schedules named in YAML (plain dict registries)."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .errors import did_you_mean
+
+OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+}
+
+
+def constant(step: int, *, total: int) -> float:
+    return 1.0
+
+
+def linear_decay(step: int, *, total: int, start: int | None = None) -> float:
+    """Constant until `start`, then linear to 0 at `total` (CycleGAN's n_epochs + n_epochs_decay)."""
+    start = total // 2 if start is None else start
+    return 1.0 if step < start else max(0.0, 1.0 - (step - start) / max(1, total - start))
+
+
+def cosine(step: int, *, total: int, warmup: int = 0, floor: float = 0.0) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def step_decay(step: int, *, total: int, every: int, gamma: float = 0.1) -> float:
+    return gamma ** (step // every)
+
+
+LR_SCHEDULES = {
+    "constant": constant,
+    "linear_decay": linear_decay,
+    "cosine": cosine,
+    "step": step_decay,
+}
+
+
+class ScheduleFactor:
+    """A LambdaLR factor `LR_SCHEDULES[kind](step, total=..., **options)` whose state is plain
+    data (it is saved as JSON in checkpoints)."""
+
+    def __init__(self, kind: str, total: int, options: dict):
+        self.kind, self.total, self.options = kind, total, options
+
+    def __call__(self, step: int) -> float:
+        return LR_SCHEDULES[self.kind](step, total=self.total, **self.options)
+
+
+def make_optimizer(spec, opt, params):
+    if opt.type not in OPTIMIZERS:
+        raise spec.error(f"unknown optimizer type '{opt.type}'{did_you_mean(opt.type, OPTIMIZERS)}",
+                         "optimizers", opt.name, "type")
+    args = {k: tuple(v) if isinstance(v, list) else v for k, v in opt.args.items()}
+    try:
+        return OPTIMIZERS[opt.type](params, lr=opt.lr, **args)
+    except TypeError as err:
+        raise spec.error(f"bad optimizer arguments: {err}", "optimizers", opt.name) from None
+
+
+def make_lr_schedule(spec, opt, optimizer, total: int):
+    options = dict(opt.lr_schedule)
+    kind = options.pop("type", "constant")
+    if kind not in LR_SCHEDULES:
+        raise spec.error(f"unknown lr schedule '{kind}'{did_you_mean(kind, LR_SCHEDULES)}",
+                         "optimizers", opt.name, "lr_schedule", "type")
+    try:
+        LR_SCHEDULES[kind](0, total=total, **options)
+    except TypeError as err:
+        raise spec.error(f"bad lr schedule arguments: {err}", "optimizers", opt.name, "lr_schedule") from None
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, ScheduleFactor(kind, total, options))

@@ -1,0 +1,162 @@
+"""The runtime: a small interpreter over the compiled Plan, on HuggingFace Accelerate.
+
+`Runner.step()` runs one training step: for each round, for each phase, it sets which modules
+are frozen, executes the phase's ops (compute or reuse; detach on cut edges), reduces the loss
+terms, and steps the phase's optimizer. There is no generated code.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DataLoaderConfiguration
+
+from .errors import ComposerError
+from .feeds import BatchStream
+from .inputs import load_table
+from .optim import make_lr_schedule, make_optimizer
+from .plan import Plan
+from .runtime_ops import OpContext, noise_like
+from .shapes import build_modules
+
+
+class Runner:
+    def __init__(self, plan: Plan, accelerator: Accelerator | None = None, cpu: bool | None = None):
+        spec = self.spec = plan.spec
+        self.plan, self.graph = plan, plan.graph
+        if spec.train.threads:
+            torch.set_num_threads(spec.train.threads)
+        self.accelerator = accelerator or Accelerator(
+            cpu=bool(cpu), mixed_precision=spec.train.precision,
+            dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True))
+        rank = self.accelerator.process_index
+        torch.manual_seed(spec.train.seed)            # identical initial weights on every rank
+        raw = build_modules(spec)
+        self._load_fixed_weights(raw)
+        self.raw = raw
+        self.ema = {m: copy.deepcopy(raw[m]).requires_grad_(False) for m in spec.train.ema}
+        self.optimizers, self.schedulers = {}, {}
+        for opt in spec.optimizers:
+            params = [p for m in opt.params for p in raw[m].parameters()]
+            self.optimizers[opt.name] = make_optimizer(spec, opt, params)
+        prepared = self.accelerator.prepare(*raw.values(), *self.optimizers.values())
+        prepared = prepared if isinstance(prepared, (list, tuple)) else (prepared,)
+        self.modules = dict(zip(raw, prepared[:len(raw)]))
+        self.optimizers = dict(zip(self.optimizers, prepared[len(raw):]))
+        for opt in spec.optimizers:
+            self.schedulers[opt.name] = make_lr_schedule(spec, opt, self.optimizers[opt.name], spec.train.steps)
+        for name, module in raw.items():
+            if name not in self.graph.owner:
+                module.requires_grad_(False)
+        self.generator = torch.Generator().manual_seed(spec.train.seed * 1000 + 17 + rank)
+        self.streams = {i.name: BatchStream(load_table(spec, i), i.batch or spec.train.batch,
+                                            spec.train.seed * 1000 + 31 * (k + 1) + rank)
+                        for k, i in enumerate(spec.inputs) if i.kind == "data"}
+        self.state: dict = {}
+        self.step_count = 0
+        self.forward_calls = {m: 0 for m in raw}
+        self.ctx = OpContext(self.modules, self.generator, self.state, self.device)
+
+    @property
+    def device(self) -> torch.device:
+        return self.accelerator.device
+
+    def _load_fixed_weights(self, raw) -> None:
+        from .checkpoint import load_module_weights
+
+        for module in self.spec.modules:
+            if module.weights:
+                load_module_weights(self.spec, module, raw[module.name])
+
+    # ------------------------------------------------------------------ one step
+    def step(self, feed: dict | None = None) -> dict[str, float]:
+        """One compiled training step; `feed` gives input tensors explicitly (else they are drawn).
+        Returns the mean of every loss term evaluated in this step."""
+        logs: dict[str, float] = {}
+        feed = dict(feed or {})
+        for names in self.plan.rounds(self.plan.active(self.step_count)):
+            self._round(names, feed, logs)
+        for scheduler in self.schedulers.values():
+            scheduler.step()
+        self.step_count += 1
+        return logs
+
+    def _round(self, names, feed, logs) -> None:
+        env: dict[str, torch.Tensor] = {}
+        for name, ops in zip(names, self.plan.program(names)):
+            phase = self.plan.phase(name)
+            self._freeze(phase.frozen)
+            optimizer = self.optimizers[name]
+            optimizer.zero_grad(set_to_none=True)
+            with self.accelerator.autocast():
+                loss = self._run_ops(phase, ops, env, feed, logs)
+            self._check_finite(name, phase, logs)
+            self.accelerator.backward(loss)
+            if self.spec.train.grad_clip:
+                params = [p for m in phase.trains for p in self.modules[m].parameters()]
+                self.accelerator.clip_grad_norm_(params, self.spec.train.grad_clip)
+            optimizer.step()
+            self._update_ema(phase.trains)
+            self._freeze(())
+
+    def _run_ops(self, phase, ops, env, feed, logs) -> torch.Tensor:
+        loss = torch.zeros((), device=self.device)
+        for op in ops:
+            node = self.graph.nodes[op.node]
+            if op.action == "reuse":
+                continue
+            inputs = [env[i].detach() if (i, node.name) in phase.cuts else env[i] for i in node.inputs]
+            if op.action == "loss":
+                value = node.op(*inputs).float().mean()
+                logs[node.name] = value.item()
+                loss = loss + node.weight * value
+            else:
+                env[node.name] = self._compute(node, inputs, feed)
+        return loss
+
+    def _compute(self, node, inputs, feed) -> torch.Tensor:
+        if node.name in feed:
+            return feed[node.name].to(self.device)
+        if node.kind == "data":
+            return self.streams[node.name].next().to(self.device)
+        if node.kind == "noise":
+            batch = next((i.batch for i in self.spec.inputs if i.name == node.name), None) or self.spec.train.batch
+            return noise_like(node, inputs, batch, self.generator, self.device)
+        for module in node.uses:
+            self.forward_calls[module] += 1
+        if node.kind == "call":
+            return self.modules[node.target](*inputs)
+        return node.op(self.ctx, *inputs)
+
+    def _freeze(self, frozen) -> None:
+        for name in self.graph.owner:
+            self.modules[name].requires_grad_(name not in frozen)
+
+    def _check_finite(self, name, phase, logs) -> None:
+        bad = {t: logs[t] for t in phase.terms if t in logs and not torch.isfinite(torch.tensor(logs[t]))}
+        if bad:
+            terms = ", ".join(f"{t}={v}" for t, v in bad.items())
+            raise NonFiniteLoss(f"non-finite loss in phase {name} at step {self.step_count}: {terms}")
+
+    @torch.no_grad()
+    def _update_ema(self, trained) -> None:
+        for name in trained:
+            if name not in self.ema:
+                continue
+            decay = float(self.spec.train.ema[name])
+            source = self.accelerator.unwrap_model(self.modules[name])
+            for p_ema, p in zip(self.ema[name].parameters(), source.parameters()):
+                p_ema.lerp_(p.detach(), 1 - decay)
+            for b_ema, b in zip(self.ema[name].buffers(), source.buffers()):
+                b_ema.copy_(b)
+
+    def unwrapped(self, name: str, ema: bool = True) -> torch.nn.Module:
+        """The module for generation: its EMA copy when there is one."""
+        if ema and name in self.ema:
+            return self.ema[name]
+        return self.accelerator.unwrap_model(self.modules[name])
+
+
+class NonFiniteLoss(ComposerError):
+    """A loss term became NaN or infinite; raised before the optimizer step, so weights are intact."""

@@ -1,0 +1,288 @@
+"""The graph spec: YAML (or a dict built in Python) parsed once into frozen dataclasses.
+
+Every section rejects unknown keys with a "did you mean"; every entry keeps its source location
+so later stages (graph build, shape checks, plan) can point back at the YAML.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import Loc, SpecError, did_you_mean
+from .yamlio import Locs, apply_overrides, load_file
+
+SECTIONS = ("name", "inputs", "modules", "flow", "objectives", "optimizers", "schedule",
+            "train", "sample", "eval")
+CALL = re.compile(r"^\s*([A-Za-z_][\w]*)\s*\(\s*([\w\s,]*)\)\s*$")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """A tensor drawn fresh every step: a batch from a data `source`, or `noise`."""
+    name: str
+    kind: str                      # "data" | "noise"
+    target: str                    # source name or noise kind
+    args: dict = field(default_factory=dict)
+    batch: int | None = None
+    loc: Loc | None = None
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    """A named block instance, or an inline list of blocks run in sequence."""
+    name: str
+    block: str | None
+    args: dict = field(default_factory=dict)
+    layers: tuple["ModuleSpec", ...] = ()
+    weights: str | None = None     # safetensors file to initialise from
+    loc: Loc | None = None
+
+
+@dataclass(frozen=True)
+class FlowSpec:
+    """`name: module(input, ...)`: one named tensor of the DAG."""
+    name: str
+    module: str
+    inputs: tuple[str, ...]
+    loc: Loc | None = None
+
+
+@dataclass(frozen=True)
+class ObjectiveSpec:
+    name: str
+    recipe: str
+    args: dict = field(default_factory=dict)
+    loc: Loc | None = None
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    name: str
+    params: tuple[str, ...]
+    type: str = "adam"
+    lr: float = 1e-3
+    args: dict = field(default_factory=dict)       # betas, weight_decay, ...
+    lr_schedule: dict = field(default_factory=dict)
+    loc: Loc | None = None
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    order: tuple[str, ...] = ()
+    repeat: dict = field(default_factory=dict)     # phase -> times per step (n_critic)
+    every: dict = field(default_factory=dict)      # phase -> run every k steps
+    refresh_detached: bool = False                 # recompute values read through a cut
+    loc: Loc | None = None
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    steps: int = 1000
+    batch: int = 64
+    seed: int = 0
+    precision: str = "no"
+    log_every: int = 50
+    sample_every: int = 0
+    checkpoint_every: int = 0
+    keep_checkpoints: int = 2
+    ema: dict = field(default_factory=dict)        # module -> decay
+    grad_clip: float | None = None
+    threads: int | None = None
+    loc: Loc | None = None
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    output: str | None = None      # flow tensor to generate (GANs, translation)
+    objective: str | None = None   # diffusion objective whose sampler generates
+    sampler: str = "heun"
+    steps: int = 20
+    decode: str | None = None      # module applied to generated latents
+    n: int = 64
+    nrow: int | None = None
+    loc: Loc | None = None
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    metrics: dict = field(default_factory=dict)    # metric name -> options
+    n: int = 2500
+    reference: str | None = None                   # input whose data is the reference
+    loc: Loc | None = None
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    inputs: tuple[InputSpec, ...]
+    modules: tuple[ModuleSpec, ...]
+    flow: tuple[FlowSpec, ...]
+    objectives: tuple[ObjectiveSpec, ...]
+    optimizers: tuple[OptimizerSpec, ...]
+    schedule: ScheduleSpec
+    train: TrainSpec
+    sample: SampleSpec
+    eval: EvalSpec
+    file: str = "<spec>"
+    data: dict = field(default_factory=dict, repr=False, compare=False)
+    locs: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def loc(self, *path) -> Loc:
+        """Location of a key path, falling back to its nearest located parent."""
+        for cut in range(len(path), -1, -1):
+            if path[:cut] in self.locs:
+                return self.locs[path[:cut]]
+        return Loc(self.file)
+
+    def error(self, message: str, *path) -> SpecError:
+        return SpecError(message, ".".join(str(p) for p in path), self.loc(*path))
+
+
+def load(path: str | Path, overrides=()) -> Spec:
+    """Read a graph file, apply `key=value` overrides, parse into a Spec."""
+    data, locs = load_file(path)
+    return parse(data, locs, str(path), overrides)
+
+
+def parse(data: dict, locs: Locs | None = None, file: str = "<spec>", overrides=()) -> Spec:
+    locs = dict(locs or {})
+    data = apply_overrides(data, locs, overrides)
+    p = _Parser(data, locs, file)
+    p.keys((), data, SECTIONS)
+    spec = Spec(
+        name=str(data.get("name", Path(file).stem)),
+        inputs=p.entries("inputs", p.input), modules=p.entries("modules", p.module),
+        flow=p.entries("flow", p.flow), objectives=p.entries("objectives", p.objective),
+        optimizers=p.entries("optimizers", p.optimizer), schedule=p.schedule(),
+        train=p.simple("train", TrainSpec), sample=p.simple("sample", SampleSpec),
+        eval=p.simple("eval", EvalSpec), file=file, data=data, locs=locs)
+    return spec
+
+
+class _Parser:
+    def __init__(self, data: dict, locs: Locs, file: str):
+        self.data, self.locs, self.file = data, locs, file
+
+    def loc(self, path: tuple) -> Loc:
+        for cut in range(len(path), -1, -1):
+            if path[:cut] in self.locs:
+                return self.locs[path[:cut]]
+        return Loc(self.file)
+
+    def fail(self, message: str, path: tuple) -> SpecError:
+        return SpecError(message, ".".join(str(p) for p in path), self.loc(path))
+
+    def keys(self, path: tuple, mapping: dict, allowed) -> None:
+        for key in mapping:
+            if key not in allowed:
+                raise self.fail(f"unknown key '{key}'{did_you_mean(str(key), allowed)}", path + (key,))
+
+    def mapping(self, path: tuple, value, what: str) -> dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(f"expected a mapping ({what}), got {type(value).__name__}", path)
+        return value
+
+    def entries(self, section: str, parse_one) -> tuple:
+        body = self.mapping((section,), self.data.get(section), f"name: entry")
+        return tuple(parse_one((section, str(name)), str(name), value) for name, value in body.items())
+
+    def input(self, path, name, value) -> InputSpec:
+        body = dict(self.mapping(path, value, "source: ... or noise: ..."))
+        kinds = [k for k in ("source", "noise") if k in body]
+        if len(kinds) != 1:
+            raise self.fail("an input needs exactly one of 'source' (data) or 'noise'", path)
+        kind = kinds[0]
+        target = body.pop(kind)
+        batch = body.pop("batch", None)
+        if batch is not None and (not isinstance(batch, int) or batch < 1):
+            raise self.fail(f"batch must be a positive integer, got {batch!r}", path + ("batch",))
+        return InputSpec(name, "data" if kind == "source" else "noise", str(target), body, batch, self.loc(path))
+
+    def module(self, path, name, value) -> ModuleSpec:
+        if isinstance(value, list):
+            layers = tuple(self.module(path + (i,), f"{name}.{i}", v) for i, v in enumerate(value))
+            if not layers:
+                raise self.fail("an inline module needs at least one layer", path)
+            return ModuleSpec(name, None, {}, layers, None, self.loc(path))
+        if isinstance(value, str):
+            return ModuleSpec(name, value, {}, (), None, self.loc(path))
+        body = dict(self.mapping(path, value, "block: ... and its arguments"))
+        if "block" not in body:
+            raise self.fail("a module needs 'block' (a name from the block registry) or a list of layers", path)
+        block, weights = body.pop("block"), body.pop("weights", None)
+        return ModuleSpec(name, str(block), body, (), weights, self.loc(path))
+
+    def flow(self, path, name, value) -> FlowSpec:
+        if isinstance(value, str):
+            match = CALL.match(value)
+            if not match:
+                raise self.fail(f"expected 'module(input, ...)', got '{value}'", path)
+            module, args = match.group(1), match.group(2)
+            inputs = tuple(a.strip() for a in args.split(",") if a.strip())
+            return FlowSpec(name, module, inputs, self.loc(path))
+        body = self.mapping(path, value, "module: ..., inputs: [...]")
+        self.keys(path, body, ("module", "inputs"))
+        if "module" not in body:
+            raise self.fail("a flow entry needs 'module'", path)
+        inputs = body.get("inputs", [])
+        inputs = [inputs] if isinstance(inputs, str) else inputs
+        return FlowSpec(name, str(body["module"]), tuple(str(i) for i in inputs), self.loc(path))
+
+    def objective(self, path, name, value) -> ObjectiveSpec:
+        body = dict(self.mapping(path, value, "recipe: ... and its arguments"))
+        if "recipe" not in body:
+            raise self.fail("an objective needs 'recipe' (a name from the recipe registry)", path)
+        recipe = body.pop("recipe")
+        return ObjectiveSpec(name, str(recipe), body, self.loc(path))
+
+    def optimizer(self, path, name, value) -> OptimizerSpec:
+        body = dict(self.mapping(path, value, "params: [modules], type, lr, ..."))
+        params = body.pop("params", None)
+        if params is None:
+            raise self.fail("an optimizer needs 'params': the modules it updates", path)
+        params = [params] if isinstance(params, str) else params
+        kind, lr = str(body.pop("type", "adam")), body.pop("lr", 1e-3)
+        if not isinstance(lr, (int, float)) or isinstance(lr, bool) or lr <= 0:
+            raise self.fail(f"lr must be a positive number, got {lr!r}", path + ("lr",))
+        sched = self.mapping(path + ("lr_schedule",), body.pop("lr_schedule", None), "lr schedule")
+        return OptimizerSpec(name, tuple(str(p) for p in params), kind, float(lr), body, dict(sched), self.loc(path))
+
+    def schedule(self) -> ScheduleSpec:
+        path = ("schedule",)
+        body = self.mapping(path, self.data.get("schedule"), "order, repeat, every")
+        self.keys(path, body, ("order", "repeat", "every", "refresh_detached"))
+        order = body.get("order", [])
+        if not isinstance(order, list):
+            raise self.fail("order must be a list of optimizer names", path + ("order",))
+        for key in ("repeat", "every"):
+            for phase, count in self.mapping(path + (key,), body.get(key), "phase: count").items():
+                if not isinstance(count, int) or count < 1:
+                    raise self.fail(f"expected a positive integer, got {count!r}", path + (key, phase))
+        return ScheduleSpec(tuple(str(o) for o in order), dict(body.get("repeat") or {}),
+                            dict(body.get("every") or {}), bool(body.get("refresh_detached", False)),
+                            self.loc(path))
+
+    def simple(self, section: str, cls):
+        path = (section,)
+        body = self.mapping(path, self.data.get(section), section)
+        allowed = [f for f in cls.__dataclass_fields__ if f != "loc"]
+        self.keys(path, body, allowed)
+        defaults = cls()
+        for key, value in body.items():
+            expected = getattr(defaults, key)
+            if expected is not None and not _same_kind(expected, value):
+                raise self.fail(f"expected {type(expected).__name__}, got {value!r}", path + (key,))
+        return cls(**body, loc=self.loc(path))
+
+
+def _same_kind(default, value) -> bool:
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, type(default))
