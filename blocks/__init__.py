@@ -1,1 +1,60 @@
-BLOCKS = {}
+"""The module library: every block a graph's `modules:` section can name, one line each.
+
+A block is a small final `nn.Module` whose `__init__` takes explicit keyword-only arguments
+(the YAML args of a module, checked with `inspect.signature(cls).bind(**args)`) and whose
+`forward` takes positional tensors; time-conditioned denoisers take `(x, t)` with t [B] in [0, 1].
+Every block builds and runs on the `meta` device.
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from .autoencoder import ConvDecoder, ConvEncoder
+from .basic import (
+    BatchNorm, Conv2d, ConvTranspose2d, Dropout, Flatten, GroupNorm, InstanceNorm, LeakyReLU,
+    Linear, Rearrange, ReLU, Reshape, Sigmoid, SiLU, Tanh,
+)
+from .cyclegan import PatchDiscriminator, ResnetGenerator
+from .dcgan import DCGANDiscriminator, DCGANGenerator
+from .diffusion import FourierTimeEmbedding, SinusoidalTimeEmbedding, TimeMLP
+from .residual import MLP, ResidualConv, ResidualMLP
+from .unet import UNet
+
+BLOCKS: dict[str, type[nn.Module]] = {
+    # basic
+    "Linear": Linear,
+    "ReLU": ReLU,
+    "LeakyReLU": LeakyReLU,
+    "Tanh": Tanh,
+    "Sigmoid": Sigmoid,
+    "SiLU": SiLU,
+    "Conv2d": Conv2d,
+    "ConvTranspose2d": ConvTranspose2d,
+    "BatchNorm": BatchNorm,
+    "InstanceNorm": InstanceNorm,
+    "GroupNorm": GroupNorm,
+    "Dropout": Dropout,
+    "Flatten": Flatten,
+    "Reshape": Reshape,
+    "Rearrange": Rearrange,
+    # residual
+    "MLP": MLP,
+    "ResidualMLP": ResidualMLP,
+    "ResidualConv": ResidualConv,
+    # dcgan
+    "DCGANGenerator": DCGANGenerator,
+    "DCGANDiscriminator": DCGANDiscriminator,
+    # cyclegan
+    "ResnetGenerator": ResnetGenerator,
+    "PatchDiscriminator": PatchDiscriminator,
+    # diffusion
+    "SinusoidalTimeEmbedding": SinusoidalTimeEmbedding,
+    "FourierTimeEmbedding": FourierTimeEmbedding,
+    "TimeMLP": TimeMLP,
+    "UNet": UNet,
+    # autoencoder
+    "ConvEncoder": ConvEncoder,
+    "ConvDecoder": ConvDecoder,
+}
+
+__all__ = ["BLOCKS", *BLOCKS]

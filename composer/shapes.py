@@ -62,9 +62,24 @@ def infer_shapes(graph) -> dict[str, tuple]:
             raise
         except Exception as err:  # noqa: BLE001 -- any failure of user blocks is reported at its YAML line
             shapes = ", ".join(f"{i} {list(values[i].shape)}" for i in node.inputs)
+            where = ""
+            if node.kind == "call":
+                err = _real_error(spec, node.target, inputs) or err
+                where = f" (module {node.target} is defined at {spec.loc('modules', node.target)})"
             raise SpecError(f"{node.describe()} failed on inputs {shapes or '(none)'}: "
-                            f"{_first_line(err)}", node.key, node.loc) from None
+                            f"{_first_line(err)}{where}", node.key, node.loc) from None
     return {name: tuple(v.shape[1:]) for name, v in values.items() if isinstance(v, torch.Tensor)}
+
+
+def _real_error(spec: Spec, name: str, inputs) -> Exception | None:
+    """Meta kernels give terse messages; rerun the failing block on a one-sample CPU batch."""
+    module = next(m for m in spec.modules if m.name == name)
+    try:
+        block = instantiate(module)
+        block(*(torch.zeros((1,) + tuple(x.shape[1:]), dtype=x.dtype) for x in inputs))
+    except Exception as err:  # noqa: BLE001
+        return err
+    return None
 
 
 def _batch(spec: Spec, name: str, default: int) -> int:

@@ -98,6 +98,7 @@ class SampleSpec:
     objective: str | None = None   # diffusion objective whose sampler generates
     sampler: str = "heun"
     steps: int = 20
+    spacing: str = "quadratic"     # time grid: uniform | quadratic | logsnr
     decode: str | None = None      # module applied to generated latents
     n: int = 64
     nrow: int | None = None

@@ -52,6 +52,9 @@ def load_file(path: str | Path) -> tuple[dict, Locs]:
 
 def _construct(node, path: tuple, file: str, locs: Locs):
     locs[path] = Loc(file, node.start_mark.line + 1, node.start_mark.column + 1)
+    if node.tag not in PLAIN_TAGS:
+        raise SpecError(f"unsupported YAML tag '{node.tag}': a graph file holds plain data only",
+                        _dotted(path), _loc(node, file))
     if isinstance(node, yaml.MappingNode):
         out = {}
         for key_node, value_node in node.value:
@@ -66,6 +69,9 @@ def _construct(node, path: tuple, file: str, locs: Locs):
     if isinstance(node, yaml.SequenceNode):
         return [_construct(item, path + (i,), file, locs) for i, item in enumerate(node.value)]
     return Loader(" ").construct_object(node)
+
+
+PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("map", "seq", "str", "int", "float", "bool", "null")}
 
 
 def _loc(node, file: str) -> Loc:

@@ -1,8 +1,16 @@
-"""Objectives and their update rules. Each recipe expands into graph nodes and tagged loss terms."""
+"""Objectives and their update rules. Each recipe expands into graph nodes and tagged loss terms;
+recipes that generate (diffusion) also name how."""
 from .adversarial import adversarial
+from .denoising import denoising
+from .denoising import generate as generate_denoising
 from .reconstruction import reconstruction
 
 RECIPES = {
     "adversarial": adversarial,
     "reconstruction": reconstruction,
+    "denoising": denoising,
+}
+
+GENERATORS = {
+    "denoising": generate_denoising,
 }

@@ -1,0 +1,75 @@
+"""DCGAN generator and discriminator (Radford et al. 2016, "Unsupervised Representation
+Learning with Deep Convolutional GANs"), following pytorch/examples `dcgan/main.py` and
+generalized from 64×64 to any power-of-two image size ≥ 8.
+
+Each stride-2 stage doubles (G) or halves (D) the resolution, so a size-S image has
+log2(S / 4) stages around a 4×4 core; the channel width doubles towards the core. At 64×64
+the widths are the reference's exactly (G: 8w → 4w → 2w → w → channels; D: w → 2w → 4w → 8w).
+"""
+from __future__ import annotations
+
+import math
+
+import einops
+import torch
+from torch import nn
+
+from .basic import gan_init_
+
+
+def _stages(image_size: int) -> int:
+    """Number of stride-2 stages, log2(image_size / 4); image_size must be 8, 16, 32, …"""
+    if image_size < 8 or image_size & (image_size - 1):
+        raise ValueError(
+            f"image_size={image_size}; expected a power of two >= 8 (8, 16, 32, 64, 128, 256, ...)"
+        )
+    return int(math.log2(image_size // 4))
+
+
+class DCGANGenerator(nn.Module):
+    """z [B, latent] → image [B, channels, image_size, image_size] in tanh range (−1, 1).
+
+    ConvT(latent → w·2^(n−1), 4, 1, 0) + BN + ReLU makes the 4×4 core; then n − 1 stages of
+    ConvT(4, 2, 1) + BN + ReLU halving the width; a last ConvT(4, 2, 1) to `channels` + Tanh.
+    All convs without bias; init N(0, 0.02) as the reference `weights_init`.
+    """
+
+    def __init__(self, *, image_size: int, channels: int, latent: int, width: int = 64):
+        super().__init__()
+        n = _stages(image_size)
+        widths = [width * 2 ** (n - 1 - i) for i in range(n)]  # 64×64: 8w, 4w, 2w, w
+        layers = [nn.ConvTranspose2d(latent, widths[0], 4, 1, 0, bias=False),
+                  nn.BatchNorm2d(widths[0]), nn.ReLU()]
+        for w_in, w_out in zip(widths[:-1], widths[1:]):
+            layers += [nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False),
+                       nn.BatchNorm2d(w_out), nn.ReLU()]
+        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        gan_init_(self)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(einops.rearrange(z, "b z -> b z 1 1"))
+
+
+class DCGANDiscriminator(nn.Module):
+    """image [B, channels, image_size, image_size] → logits [B] (no sigmoid: losses take logits).
+
+    Conv(channels → w, 4, 2, 1) + LeakyReLU(0.2) without BN; then n − 1 stages of
+    Conv(4, 2, 1) + BN + LeakyReLU(0.2) doubling the width; a final Conv(→ 1, 4, 1, 0) on the
+    4×4 core. All convs without bias; init N(0, 0.02) as the reference `weights_init`.
+    """
+
+    def __init__(self, *, image_size: int, channels: int, width: int = 64):
+        super().__init__()
+        n = _stages(image_size)
+        widths = [width * 2**i for i in range(n)]  # 64×64: w, 2w, 4w, 8w
+        layers = [nn.Conv2d(channels, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2)]
+        for w_in, w_out in zip(widths[:-1], widths[1:]):
+            layers += [nn.Conv2d(w_in, w_out, 4, 2, 1, bias=False),
+                       nn.BatchNorm2d(w_out), nn.LeakyReLU(0.2)]
+        layers.append(nn.Conv2d(widths[-1], 1, 4, 1, 0, bias=False))
+        self.net = nn.Sequential(*layers)
+        gan_init_(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return einops.rearrange(self.net(x), "b 1 1 1 -> b")

@@ -1,0 +1,64 @@
+"""The `digits` metric: how good and how diverse generated digit images are, judged by the
+project's digits classifier (`digits_classifier.py`).
+
+- `class_coverage`: classes that receive at least `min_share` of the argmax predictions
+  (a mode-collapse count, as in the class-count checks of Salimans et al. 2016 and Che et al. 2017);
+- `confident_fraction`: share of samples whose top softmax probability is ≥ `confidence`;
+- `class_entropy`: entropy (nats) of the histogram of predicted classes (log 10 ≈ 2.303 is the
+  most even spread);
+- `frechet_distance`: Fréchet distance (Heusel et al. 2017) between classifier features of the
+  samples and of the real digits test split, at the samples' resolution.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from composer.data.digits import digits
+from composer.data.table import Table
+from composer.errors import ComposerError
+from composer.metrics.digits_classifier import digits_classifier
+from composer.metrics.frechet import frechet_distance
+
+
+def class_entropy(predicted: torch.Tensor, num_classes: int) -> float:
+    """H(p̂) = −Σ_c p̂_c log p̂_c of the predicted-class histogram, 0 · log 0 = 0."""
+    shares = torch.bincount(predicted, minlength=num_classes).double() / len(predicted)
+    shares = shares[shares > 0]
+    return float(-(shares * shares.log()).sum())
+
+
+def reference_digits(table: Table, size: int) -> Table:
+    """The real test split matching `table`'s split settings (defaults when it has none)."""
+    return digits(
+        split="test",
+        size=size,
+        test_fraction=table.info.get("test_fraction", 0.2),
+        seed=table.info.get("seed", 0),
+    )
+
+
+def digit_quality(
+    samples: torch.Tensor, table: Table, *, min_share: float = 0.02, confidence: float = 0.9
+) -> dict[str, float]:
+    """Class coverage, confidence, class entropy and Fréchet distance of generated digits
+    `[N, 1 or 3, H, W]` in [-1, 1]; `table` is the training source (used for its split settings)."""
+    if samples.dim() != 4 or samples.shape[0] < 2 or samples.shape[-1] != samples.shape[-2]:
+        raise ComposerError(
+            f"metric 'digits': expected square images [N >= 2, C, H, H], got {tuple(samples.shape)}"
+        )
+    classifier = digits_classifier()
+    probabilities = classifier.probabilities(samples)
+    num_classes = probabilities.shape[1]
+    predicted = probabilities.argmax(dim=1)
+    shares = torch.bincount(predicted, minlength=num_classes).double() / len(predicted)
+    reference = reference_digits(table, samples.shape[-1])
+    return {
+        "class_coverage": int((shares >= min_share - 1e-12).sum()),
+        "classes_total": num_classes,
+        "confident_fraction": float((probabilities.max(dim=1).values >= confidence).double().mean()),
+        "class_entropy": class_entropy(predicted, num_classes),
+        "class_entropy_max": math.log(num_classes),
+        "frechet_distance": frechet_distance(classifier.features(samples), classifier.features(reference.x)),
+    }

@@ -1,0 +1,128 @@
+"""The training loop around Runner.step: logs, sample grids, checkpoints, resume, interrupts.
+
+A run folder holds everything needed to resume, sample and evaluate:
+    spec.yaml  metrics.jsonl  samples/  checkpoints/step_N/  weights.safetensors  eval.json
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import torch
+import yaml
+from safetensors.torch import save_file
+
+from . import checkpoint
+from .errors import ComposerError
+from .runtime import NonFiniteLoss, Runner
+
+
+def save_samples(runner: Runner, path: Path) -> Path:
+    from .generate import generate
+
+    return save_grid_or_scatter(runner, generate(runner, runner.spec.sample.n), path)
+
+
+def save_grid_or_scatter(runner: Runner, samples: torch.Tensor, path: Path) -> Path:
+    """A PNG: an image grid, or for 2D points a scatter over the held-out data."""
+    from composer.data.images import save_image_grid, save_scatter
+
+    from .generate import reference_table
+
+    spec = runner.spec
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if samples.dim() == 2:
+        item = next((i for i in spec.inputs if i.kind == "data"), None)
+        reference = reference_table(spec, item).x[:2000] if item else None
+        return save_scatter(samples, path, reference=reference)
+    return save_image_grid(samples.clamp(-1, 1), path, nrow=spec.sample.nrow)
+
+
+class Trainer:
+    def __init__(self, runner: Runner, out: str | Path, resume: bool = False, quiet: bool = False):
+        self.runner, self.out, self.quiet = runner, Path(out), quiet
+        self.main = runner.accelerator.is_main_process
+        existing = checkpoint.latest(self.out)
+        if resume:
+            if existing is None:
+                raise ComposerError(f"--resume: {self.out} holds no checkpoint to resume from")
+            checkpoint.load(runner, existing)
+            self.log(f"resumed from {existing} at step {runner.step_count}")
+        elif existing is not None:
+            raise ComposerError(f"{self.out} already holds checkpoints ({existing.name}); "
+                                "pass --resume to continue it or choose another --out")
+        if self.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "spec.yaml").write_text(yaml.safe_dump(runner.spec.data, sort_keys=False))
+
+    def log(self, text: str) -> None:
+        if self.main and not self.quiet:
+            print(text, flush=True)
+
+    def run(self, steps: int | None = None) -> dict:
+        runner, train = self.runner, self.runner.spec.train
+        total = steps if steps is not None else train.steps
+        started, last = time.time(), {}
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        try:
+            while runner.step_count < total:
+                last = runner.step()
+                step = runner.step_count
+                if train.log_every and (step % train.log_every == 0 or step == total):
+                    self._write_metrics(step, last, time.time() - started)
+                if train.sample_every and step % train.sample_every == 0 and self.main:
+                    save_samples(runner, self.out / "samples" / f"step_{step:06d}.png")
+                if train.checkpoint_every and step % train.checkpoint_every == 0 and step < total:
+                    self.checkpoint()
+        except KeyboardInterrupt:
+            folder = self.checkpoint()
+            self.log(f"interrupted at step {runner.step_count}: saved {folder}; continue with --resume")
+            raise
+        except NonFiniteLoss:
+            self.log(f"stopped: the last good checkpoint is {checkpoint.latest(self.out)}")
+            raise
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        return self.finish(time.time() - started)
+
+    def finish(self, seconds: float) -> dict:
+        from .evaluate import evaluate
+
+        runner = self.runner
+        self.checkpoint()
+        if self.main:
+            save_file(checkpoint.module_tensors(runner), self.out / "weights.safetensors")
+            save_samples(runner, self.out / "samples" / "final.png")
+        results = {"step": runner.step_count, "seconds": round(seconds, 1), **evaluate(runner)}
+        if self.main:
+            (self.out / "eval.json").write_text(json.dumps(results, indent=2))
+            self.log("eval: " + json.dumps(results))
+        return results
+
+    def checkpoint(self) -> Path:
+        runner = self.runner
+        folder = checkpoint.save(runner, self.out / "checkpoints" / f"step_{runner.step_count:06d}")
+        if self.main:
+            kept = sorted(p for p in (self.out / "checkpoints").glob("step_*[0-9]"))
+            for old in kept[:-max(1, runner.spec.train.keep_checkpoints)]:
+                shutil.rmtree(old, ignore_errors=True)
+        return folder
+
+    def _write_metrics(self, step: int, logs: dict, seconds: float) -> None:
+        if not self.main:
+            return
+        lrs = {f"lr.{n}": s.get_last_lr()[0] for n, s in self.runner.schedulers.items()}
+        record = {"step": step, "seconds": round(seconds, 2), **logs, **lrs}
+        with open(self.out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        terms = "  ".join(f"{k} {v:.4f}" for k, v in logs.items())
+        self.log(f"step {step:6d}  {seconds:7.1f}s  {terms}")
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+

@@ -1,0 +1,23 @@
+"""Unit tests run on one thread: bit-reproducible (NOTES: 1 vs 2 threads differ) and fast on a
+loaded 2-core machine."""
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+GRAPHS = ROOT / "graphs"
+
+torch.set_num_threads(1)
+os.environ.setdefault("COMPOSER_CACHE", str(ROOT / ".pytest_cache" / "composer"))
+
+
+@pytest.fixture
+def graphs_dir() -> Path:
+    return GRAPHS
+
+
+def pytest_configure(config):
+    sys.path.insert(0, str(ROOT / "tests"))

@@ -1,0 +1,53 @@
+import json
+import math
+
+import pytest
+import torch
+
+from composer.data.digits import digits
+from composer.errors import ComposerError
+from composer.metrics import METRICS
+from composer.metrics.digits_quality import class_entropy, digit_quality
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("COMPOSER_CACHE", str(tmp_path_factory.getbasetemp() / "composer-cache"))
+
+
+def test_real_test_digits_score_as_perfect():
+    train, test = digits(split="train"), digits(split="test")
+    result = METRICS["digits"](test.x, train)
+    assert result["class_coverage"] == 10 and result["confident_fraction"] > 0.9
+    assert result["class_entropy"] == pytest.approx(math.log(10), abs=0.01)
+    assert result["frechet_distance"] == pytest.approx(0.0, abs=1e-6)
+    json.dumps(result)
+
+
+def test_frechet_distance_grows_with_noise():
+    train, test = digits(split="train"), digits(split="test")
+    g = torch.Generator().manual_seed(0)
+    distances = [
+        digit_quality((test.x + s * torch.randn(test.x.shape, generator=g)).clamp(-1, 1), train)["frechet_distance"]
+        for s in (0.0, 0.3, 1.0)
+    ]
+    assert distances[0] < 1e-6 < distances[1] < distances[2]
+
+
+def test_other_real_digits_are_close_and_collapse_is_caught():
+    train, test = digits(split="train", size=16), digits(split="test", size=16)
+    real = digit_quality(train.x, train)
+    threes = digit_quality(test.x[test.y == 3], train)
+    assert real["class_coverage"] == 10 and threes["class_coverage"] <= 2
+    assert threes["class_entropy"] < 0.5
+    assert threes["frechet_distance"] > 20 * real["frechet_distance"]
+
+
+def test_class_entropy():
+    assert class_entropy(torch.tensor([0, 1, 2, 3]), 10) == pytest.approx(math.log(4))
+    assert class_entropy(torch.tensor([7, 7, 7]), 10) == 0.0
+
+
+def test_digits_metric_rejects_points():
+    with pytest.raises(ComposerError, match=r"metric 'digits': expected square images \[N >= 2, C, H, H\], got \(5, 2\)"):
+        digit_quality(torch.zeros(5, 2), digits(split="train"))

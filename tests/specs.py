@@ -1,0 +1,42 @@
+"""Small graph specs built in Python, shared by the tests."""
+import copy
+
+
+def small_dcgan(**train):
+    data = {
+        "name": "small_dcgan",
+        "inputs": {"real": {"source": "digits", "size": 8}, "z": {"noise": "normal", "shape": [8]}},
+        "modules": {
+            "G": {"block": "DCGANGenerator", "image_size": 8, "channels": 1, "latent": 8, "width": 8},
+            "D": {"block": "DCGANDiscriminator", "image_size": 8, "channels": 1, "width": 8},
+        },
+        "flow": {"fake": "G(z)"},
+        "objectives": {"gan": {"recipe": "adversarial", "critic": "D", "real": "real", "fake": "fake"}},
+        "optimizers": {
+            "D": {"params": ["D"], "lr": 2e-4, "betas": [0.5, 0.999]},
+            "G": {"params": ["G"], "lr": 2e-4, "betas": [0.5, 0.999]},
+        },
+        "schedule": {"order": ["D", "G"]},
+        "train": {"steps": 4, "batch": 8, **train},
+        "sample": {"output": "fake", "n": 16},
+    }
+    return copy.deepcopy(data)
+
+
+def small_2d_gan(**objective):
+    data = {
+        "name": "small_2d",
+        "inputs": {"real": {"source": "ring", "n": 2000}, "z": {"noise": "normal", "shape": [4]}},
+        "modules": {
+            "G": {"block": "MLP", "in_features": 4, "hidden": 16, "depth": 2, "out_features": 2},
+            "D": {"block": "MLP", "in_features": 2, "hidden": 16, "depth": 2, "out_features": 1},
+        },
+        "flow": {"fake": "G(z)"},
+        "objectives": {"gan": {"recipe": "adversarial", "critic": "D", "real": "real", "fake": "fake",
+                               **objective}},
+        "optimizers": {"D": {"params": ["D"], "lr": 1e-3}, "G": {"params": ["G"], "lr": 1e-3}},
+        "train": {"steps": 3, "batch": 16},
+        "sample": {"output": "fake", "n": 32},
+        "eval": {"n": 200, "metrics": {"mixture": {}}},
+    }
+    return copy.deepcopy(data)
