@@ -1,0 +1,135 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from composer import api, checkpoint
+from composer.cli import main
+from composer.runtime import NonFiniteLoss
+from composer.train import Trainer
+from conftest import GRAPHS
+from specs import small_2d_gan
+
+
+def write_spec(tmp_path, data, name="g.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_validate_all_graph_files(capsys):
+    files = sorted(str(p) for p in GRAPHS.glob("*.yaml"))
+    assert main(["validate", *files]) == 0
+    assert capsys.readouterr().out.count(": ok (") == len(files)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.replace("block: DCGANDiscriminator", "block: DCGANDiscriminatr"),
+     r"dcgan.yaml:9:\d+: modules.D.block: unknown block 'DCGANDiscriminatr' \(did you mean 'DCGANDiscriminator'\?\)"),
+    (lambda t: t.replace("fake: G(z)", "fake: G(fake)"), r"dcgan.yaml:\d+:\d+: flow.fake: the flow has a cycle: fake -> fake"),
+    (lambda t: t.replace("image_size: 16, channels: 1, width: 32", "image_size: 16, channels: 3, width: 32"),
+     r"dcgan.yaml:\d+:\d+: objectives.gan: D\(real\) failed on inputs real \[64, 1, 16, 16\]: .*3 channels"),
+])
+def test_validate_bad_copies_exit_2_naming_file_line_key(tmp_path, capsys, edit, message):
+    bad = tmp_path / "dcgan.yaml"
+    bad.write_text(edit((GRAPHS / "dcgan.yaml").read_text()))
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert pytest.importorskip("re").search(message, err), err
+
+
+def test_plan_shows_phases_frozen_and_detach(capsys):
+    assert main(["plan", str(GRAPHS / "dcgan.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "phase D" in out and "phase G" in out
+    assert "trains: G   frozen: D" in out
+    assert "detach fake" in out
+    assert "forward calls per step: G 1, D 3" in out
+
+
+def test_plan_json(capsys):
+    assert main(["plan", str(GRAPHS / "dcgan.yaml"), "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert [p["name"] for p in plan["phases"]] == ["D", "G"]
+    assert plan["forward_calls_per_step"] == {"G": 1, "D": 3}
+    assert plan["phases"][1]["frozen"] == ["D"]
+    assert plan["parameters"]["G"] == 66240
+
+
+def test_run_sample_eval_round_trip(tmp_path, capsys):
+    spec = write_spec(tmp_path, small_2d_gan())
+    run = tmp_path / "run"
+    assert main(["run", str(spec), "--out", str(run), "train.steps=4", "train.checkpoint_every=2"]) == 0
+    assert (run / "weights.safetensors").exists() and (run / "samples" / "final.png").exists()
+    assert (run / "metrics.jsonl").read_text().count("\n") >= 1
+    assert main(["sample", str(run), "-n", "50", "-o", str(tmp_path / "s.npy")]) == 0
+    samples = np.load(tmp_path / "s.npy")
+    assert samples.shape == (50, 2) and np.isfinite(samples).all()
+    assert main(["sample", str(run), "-n", "16", "-o", str(tmp_path / "s.png")]) == 0
+    assert (tmp_path / "s.png").exists()
+    capsys.readouterr()
+    assert main(["eval", str(run), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["mixture.modes_total"] == 8 and 0 <= metrics["mixture.hq_fraction"] <= 1
+
+
+def test_run_refuses_to_overwrite_and_resume_needs_a_checkpoint(tmp_path, capsys):
+    spec = write_spec(tmp_path, small_2d_gan())
+    run = tmp_path / "run"
+    assert main(["run", str(spec), "--out", str(run), "train.steps=2"]) == 0
+    assert main(["run", str(spec), "--out", str(run), "train.steps=2"]) == 1
+    assert "already holds checkpoints" in capsys.readouterr().err
+    assert main(["run", str(spec), "--out", str(tmp_path / "new"), "--resume"]) == 1
+    assert "holds no checkpoint to resume from" in capsys.readouterr().err
+
+
+def test_resume_is_bit_exact(tmp_path):
+    data = small_2d_gan()
+    straight = api.runner(api.from_dict(data, ["train.steps=6"]), cpu=True)
+    Trainer(straight, tmp_path / "a", quiet=True).run()
+    first = api.runner(api.from_dict(data, ["train.steps=6"]), cpu=True)
+    Trainer(first, tmp_path / "b", quiet=True).run(steps=3)
+    resumed = api.runner(api.from_dict(data, ["train.steps=6"]), cpu=True)
+    Trainer(resumed, tmp_path / "b", resume=True, quiet=True).run()
+    assert resumed.step_count == 6
+    for name in ("G", "D"):
+        for a, b in zip(straight.raw[name].parameters(), resumed.raw[name].parameters()):
+            assert torch.equal(a, b)
+
+
+def test_interrupt_saves_a_checkpoint(tmp_path, monkeypatch):
+    runner = api.runner(api.from_dict(small_2d_gan(), ["train.steps=10"]), cpu=True)
+    real_step = runner.step
+
+    def step(feed=None):
+        if runner.step_count == 3:
+            raise KeyboardInterrupt
+        return real_step(feed)
+
+    monkeypatch.setattr(runner, "step", step)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(runner, tmp_path / "run", quiet=True).run()
+    assert checkpoint.latest(tmp_path / "run").name == "step_000003"
+
+
+def test_nan_loss_stops_before_the_step_with_exit_3(tmp_path, capsys):
+    data = small_2d_gan()
+    data["optimizers"]["D"]["lr"] = 1e30
+    data["optimizers"]["G"]["lr"] = 1e30
+    spec = write_spec(tmp_path, data)
+    code = main(["run", str(spec), "--out", str(tmp_path / "run"), "train.steps=50"])
+    assert code == 3
+    assert "non-finite loss in phase" in capsys.readouterr().err
+
+
+def test_sample_from_a_folder_that_is_not_a_run(tmp_path, capsys):
+    assert main(["sample", str(tmp_path), "-o", str(tmp_path / "x.npy")]) == 1
+    assert "is not a composer run folder" in capsys.readouterr().err
+
+
+def test_unknown_cli_argument_exits_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["plan", str(GRAPHS / "dcgan.yaml"), "--bogus"])
+    assert exit_info.value.code == 2
