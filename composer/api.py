@@ -6,6 +6,7 @@ from pathlib import Path
 import yaml
 
 from . import spec as spec_module
+from .builder import GraphBuilder
 from .graph import Graph, build
 from .plan import Plan, compile
 from .plan_view import format_table, to_json
@@ -46,5 +47,5 @@ def train(source, out: str | Path, overrides=(), resume: bool = False, quiet: bo
     return Trainer(run, out, resume=resume, quiet=quiet).run()
 
 
-__all__ = ["Graph", "Plan", "Runner", "Spec", "build", "compile", "format_table", "from_dict",
+__all__ = ["Graph", "GraphBuilder", "Plan", "Runner", "Spec", "build", "compile", "format_table", "from_dict",
            "load", "plan", "runner", "to_json", "to_yaml", "train"]

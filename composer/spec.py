@@ -25,7 +25,7 @@ class InputSpec:
     target: str                    # source name or noise kind
     args: dict = field(default_factory=dict)
     batch: int | None = None
-    loc: Loc | None = None
+    loc: Loc | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class ModuleSpec:
     args: dict = field(default_factory=dict)
     layers: tuple["ModuleSpec", ...] = ()
     weights: str | None = None     # safetensors file to initialise from
-    loc: Loc | None = None
+    loc: Loc | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class FlowSpec:
     name: str
     module: str
     inputs: tuple[str, ...]
-    loc: Loc | None = None
+    loc: Loc | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class ObjectiveSpec:
     name: str
     recipe: str
     args: dict = field(default_factory=dict)
-    loc: Loc | None = None
+    loc: Loc | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class OptimizerSpec:
     lr: float = 1e-3
     args: dict = field(default_factory=dict)       # betas, weight_decay, ...
     lr_schedule: dict = field(default_factory=dict)
-    loc: Loc | None = None
+    loc: Loc | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class ScheduleSpec:
     repeat: dict = field(default_factory=dict)     # phase -> times per step (n_critic)
     every: dict = field(default_factory=dict)      # phase -> run every k steps
     refresh_detached: bool = False                 # recompute values read through a cut
-    loc: Loc | None = None
+    loc: Loc | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ class TrainSpec:
     ema: dict = field(default_factory=dict)        # module -> decay
     grad_clip: float | None = None
     threads: int | None = None
-    loc: Loc | None = None
+    loc: Loc | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ class SampleSpec:
     decode: str | None = None      # module applied to generated latents
     n: int = 64
     nrow: int | None = None
-    loc: Loc | None = None
+    loc: Loc | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ class EvalSpec:
     metrics: dict = field(default_factory=dict)    # metric name -> options
     n: int = 2500
     reference: str | None = None                   # input whose data is the reference
-    loc: Loc | None = None
+    loc: Loc | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ class Spec:
     train: TrainSpec
     sample: SampleSpec
     eval: EvalSpec
-    file: str = "<spec>"
+    file: str = field(default="<spec>", compare=False)
     data: dict = field(default_factory=dict, repr=False, compare=False)
     locs: dict = field(default_factory=dict, repr=False, compare=False)
 
