@@ -27,6 +27,8 @@ class Runner:
         self.plan, self.graph = plan, plan.graph
         if spec.train.threads:
             torch.set_num_threads(spec.train.threads)
+        if cpu is None:   # without a GPU, cpu=True is what makes torchrun give MULTI_CPU (gloo)
+            cpu = not torch.cuda.is_available()
         self.accelerator = accelerator or Accelerator(
             cpu=bool(cpu), mixed_precision=spec.train.precision,
             dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True))
