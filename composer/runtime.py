@@ -29,9 +29,7 @@ class Runner:
             torch.set_num_threads(spec.train.threads)
         if cpu is None:   # without a GPU, cpu=True is what makes torchrun give MULTI_CPU (gloo)
             cpu = not torch.cuda.is_available()
-        self.accelerator = accelerator or Accelerator(
-            cpu=bool(cpu), mixed_precision=spec.train.precision,
-            dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True))
+        self.accelerator = accelerator or _accelerator(bool(cpu), spec.train.precision)
         rank = self.accelerator.process_index
         torch.manual_seed(spec.train.seed)            # identical initial weights on every rank
         raw = build_modules(spec)
@@ -158,6 +156,20 @@ class Runner:
         if ema and name in self.ema:
             return self.ema[name]
         return self.accelerator.unwrap_model(self.modules[name])
+
+
+def _accelerator(cpu: bool, precision: str) -> Accelerator:
+    """Accelerate keeps one process-wide state; a single process may switch precision between
+    runs (API users, notebooks), so reset it there. Under torchrun every run shares it."""
+    from accelerate.state import AcceleratorState, PartialState
+
+    if precision not in ("no", "bf16", "fp16", "fp8"):
+        raise ComposerError(f"train.precision: '{precision}' is not one of no, bf16, fp16, fp8")
+    if AcceleratorState._shared_state and PartialState().num_processes == 1:
+        if AcceleratorState().mixed_precision != precision:
+            AcceleratorState._reset_state(reset_partial_state=True)
+    return Accelerator(cpu=cpu, mixed_precision=precision,
+                       dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True))
 
 
 class NonFiniteLoss(ComposerError):
