@@ -33,8 +33,9 @@ class SpecError(ComposerError):
 
 def did_you_mean(name: str, choices) -> str:
     """' (did you mean 'x'?)' for the nearest valid name, else the allowed set."""
-    choices = sorted(choices)
-    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
+    choices = sorted(str(c) for c in choices)
+    lowered = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(str(name).lower(), list(lowered), n=1, cutoff=0.5)
     if close:
-        return f" (did you mean '{close[0]}'?)"
+        return f" (did you mean '{lowered[close[0]]}'?)"
     return f" (expected one of: {', '.join(choices)})" if choices else ""

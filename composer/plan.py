@@ -90,6 +90,10 @@ def compile(graph: Graph) -> Plan:
         if name not in optimizers:
             raise spec.error(f"unknown phase '{name}': phases are named after optimizers"
                              f"{did_you_mean(name, optimizers)}", "schedule", "order", i)
+    missing = [o for o in optimizers if o not in order]
+    if missing:
+        raise spec.error(f"optimizer(s) {', '.join(missing)} missing from the order: every optimizer is a phase",
+                         "schedule", "order")
     for key in ("repeat", "every"):
         for name in getattr(spec.schedule, key):
             if name not in order:
