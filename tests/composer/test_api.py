@@ -14,7 +14,8 @@ def dcgan_in_code() -> GraphBuilder:
     g.module("G", "DCGANGenerator", image_size=16, channels=1, latent=32, width=32)
     g.module("D", "DCGANDiscriminator", image_size=16, channels=1, width=32)
     g.flow("fake", "G", "z")
-    g.objective("gan", "adversarial", loss="non_saturating", critic="D", real="real", fake="fake")
+    g.objective("gan", "adversarial", loss="non_saturating", critic="D", real="real", fake="fake",
+                penalty="r1", penalty_weight=1.0)
     g.optimizer("D", ["D"], type="adam", lr=2e-4, betas=[0.5, 0.999])
     g.optimizer("G", ["G"], type="adam", lr=2e-4, betas=[0.5, 0.999])
     g.schedule(order=["D", "G"])
@@ -41,6 +42,6 @@ def test_round_trip_api_yaml_api():
 def test_step_with_explicit_feed_returns_term_means():
     runner = api.runner(dcgan_in_code().spec(["train.batch=4"]), cpu=True)
     logs = runner.step({"real": torch.zeros(4, 1, 16, 16), "z": torch.randn(4, 32)})
-    assert set(logs) == {"gan.D_real", "gan.D_fake", "gan.G"}
+    assert set(logs) == {"gan.D_real", "gan.D_fake", "gan.D_r1", "gan.G"}
     assert all(torch.isfinite(torch.tensor(v)) for v in logs.values())
     assert runner.step_count == 1

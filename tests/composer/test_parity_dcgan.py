@@ -10,9 +10,16 @@ from conftest import GRAPHS
 STEPS = 5
 
 
-def hand_written_loop(G, D, batches, latents, lr=2e-4, betas=(0.5, 0.999)):
-    """pytorch/examples dcgan/main.py's loop, on logits: D on real, fake = G(z) once, D on
-    fake.detach(), step D; D on the same fake, step G."""
+def r1(D, real):
+    """R1 = 1/2 ||grad_x D(x)||^2 on real data (Mescheder et al. 2018)."""
+    x = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
+    return 0.5 * grad.pow(2).flatten(1).sum(1).mean()
+
+
+def hand_written_loop(G, D, batches, latents, lr=2e-4, betas=(0.5, 0.999), gamma=1.0):
+    """pytorch/examples dcgan/main.py's loop, on logits, plus the graph's R1 penalty: D on real,
+    fake = G(z) once, D on fake.detach(), R1 on real, step D; D on the same fake, step G."""
     opt_D = torch.optim.Adam(D.parameters(), lr=lr, betas=betas)
     opt_G = torch.optim.Adam(G.parameters(), lr=lr, betas=betas)
     calls = {"G": 0, "D": 0}
@@ -24,7 +31,7 @@ def hand_written_loop(G, D, batches, latents, lr=2e-4, betas=(0.5, 0.999)):
         real_logits = D(real)
         fake = G(z)
         fake_logits = D(fake.detach())
-        loss_D = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+        loss_D = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean() + gamma * r1(D, real)
         loss_D.backward()
         opt_D.step()
         opt_G.zero_grad()
@@ -48,8 +55,14 @@ def test_compiled_dcgan_equals_hand_written_loop():
         compiled = runner.raw[name].state_dict()
         for key, value in hand.state_dict().items():
             assert torch.equal(compiled[key], value), f"{name}.{key} differs"
-    assert runner.forward_calls == calls == {"G": STEPS, "D": 3 * STEPS}
-    assert runner.plan.forward_calls() == {"G": 1, "D": 3}
+    assert runner.forward_calls == calls == {"G": STEPS, "D": 4 * STEPS}
+    assert runner.plan.forward_calls() == {"G": 1, "D": 4}
+
+
+def test_without_penalty_the_forward_work_is_pytorch_examples():
+    """G once, D three times per step: D(real), D(fake.detach()), D(fake) for G's step."""
+    plan = api.plan(GRAPHS / "dcgan.yaml", ["objectives.gan.penalty=null"])
+    assert plan.forward_calls() == {"G": 1, "D": 3}
 
 
 def test_parameters_actually_moved():
