@@ -27,10 +27,16 @@ class ConvEncoder(nn.Module):
 
     Conv3×3 → width; downsamples × (norm, SiLU, Conv3×3 stride 2, width ×2); norm, SiLU,
     Conv3×3 → latent_channels (unbounded latents). norm: "group" (GroupNorm) or "none".
+
+    `normalize_latents` appends a BatchNorm without affine parameters: each latent channel then
+    has zero mean and unit variance over the data (batch statistics in training, running
+    statistics in eval mode), the scale a VP diffusion on the latents expects. It fixes the
+    scale an autoencoder otherwise leaves free, as Rombach et al.'s 1/std rescaling of the
+    latents does after training, with no constant to measure.
     """
 
     def __init__(self, *, in_channels: int, latent_channels: int, width: int = 32,
-                 downsamples: int = 1, norm: str = "group"):
+                 downsamples: int = 1, norm: str = "group", normalize_latents: bool = False):
         super().__init__()
         ch = width
         layers: list[nn.Module] = [nn.Conv2d(in_channels, ch, 3, padding=1)]
@@ -38,6 +44,8 @@ class ConvEncoder(nn.Module):
             layers += [*_norm_act(norm, ch), nn.Conv2d(ch, 2 * ch, 3, stride=2, padding=1)]
             ch *= 2
         layers += [*_norm_act(norm, ch), nn.Conv2d(ch, latent_channels, 3, padding=1)]
+        if normalize_latents:
+            layers.append(nn.BatchNorm2d(latent_channels, affine=False))
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,12 @@
 """Generation from a trained Runner: a forward pass of the flow that produces `sample.output`
-(GANs, translation) or the objective's sampler (diffusion). EMA weights when there are any."""
+(GANs, translation) or the objective's sampler (diffusion). EMA weights when there are any.
+
+`sample.output` may name several flow tensors of one shape, e.g. `[real_A, fake_B, rec_A]`:
+they are computed from the same inputs and stacked as `[n, k, ...]`, and a sample grid shows one
+sample per row: input | translation | reconstruction in its columns."""
 from __future__ import annotations
 
+import networkx as nx
 import torch
 
 from .errors import ComposerError
@@ -12,9 +17,9 @@ CHUNK = 500
 
 
 @torch.no_grad()
-def generate(runner, n: int, *, output: str | None = None, inputs: dict | None = None,
+def generate(runner, n: int, *, output: str | list | None = None, inputs: dict | None = None,
              generator: torch.Generator | None = None, **options) -> torch.Tensor:
-    """`n` samples in data space, `[n, ...]` on the CPU."""
+    """`n` samples in data space, `[n, ...]` on the CPU; `[n, k, ...]` for a list of k outputs."""
     spec = runner.spec
     generator = generator or torch.Generator().manual_seed(spec.train.seed + 12345)
     objective = spec.sample.objective
@@ -24,23 +29,55 @@ def generate(runner, n: int, *, output: str | None = None, inputs: dict | None =
         recipe = next(o.recipe for o in spec.objectives if o.name == objective)
         return GENERATORS[recipe](runner, objective, n, generator=generator, **options)
     output = output or spec.sample.output
-    if output is None or output not in runner.graph.nodes:
-        raise ComposerError(f"sample.output: '{output}' is not a tensor of the graph")
-    given = {k: v for k, v in (inputs or {}).items()}
+    if not output:
+        raise ComposerError("sample.output: no flow tensor to generate (set sample.output or --node)")
+    if isinstance(output, str):
+        return run_flow(runner, n, [output], inputs, generator)[0]
+    names = computable(runner.graph, list(output), set(inputs or {}))
+    values = run_flow(runner, n, names, inputs, generator)
+    if len({tuple(v.shape[1:]) for v in values}) > 1:
+        shapes = ", ".join(f"{k} {list(v.shape[1:])}" for k, v in zip(names, values))
+        raise ComposerError(f"sample.output: tensors shown side by side need one shape, got {shapes}")
+    return torch.stack(values, dim=1)
+
+
+def computable(graph, names: list, given: set) -> list:
+    """With inputs fed (`composer sample --input real_A=...`), the listed outputs that need no
+    other data input; all of them when nothing is fed."""
+    if not given:
+        return names
+    kept = [o for o in names if data_needed(graph, o) <= given]
+    return kept or names
+
+
+def data_needed(graph, output: str) -> set:
+    """The data inputs a node is computed from."""
+    return {n for n in _ancestors(graph, output) if graph.nodes[n].kind == "data"}
+
+
+def run_flow(runner, n: int, outputs: list, inputs: dict | None, generator) -> list:
+    """The flow tensors `outputs` for `n` samples (fewer if the fed `inputs` are shorter), each
+    `[n, ...]` float on the CPU, computed in chunks from the same inputs and noise."""
+    for name in outputs:
+        if name not in runner.graph.nodes:
+            raise ComposerError(f"sample.output: '{name}' is not a tensor of the graph")
+    given = dict(inputs or {})
     if given:
         n = min(n, *(len(v) for v in given.values()))
     chunks = []
     for start in range(0, n, CHUNK):
         size = min(CHUNK, n - start)
         feed = {k: v[start:start + size] for k, v in given.items()}
-        chunks.append(forward(runner, output, size, feed, generator).float().cpu())
-    return torch.cat(chunks)
+        chunks.append([v.float().cpu() for v in forward(runner, outputs, size, feed, generator)])
+    return [torch.cat(parts) for parts in zip(*chunks)]
 
 
-def forward(runner, output: str, batch: int, feed: dict, generator) -> torch.Tensor:
-    """Evaluate one node with the modules in eval mode (EMA copies where kept)."""
-    graph, spec = runner.graph, runner.spec
-    needed = _ancestors(graph, output)
+def forward(runner, output: str | list, batch: int, feed: dict, generator):
+    """Evaluate one node (or a list of nodes, sharing their ancestors) with the modules in eval
+    mode (EMA copies where kept)."""
+    graph = runner.graph
+    wanted = [output] if isinstance(output, str) else list(output)
+    needed = set().union(*(_ancestors(graph, o) for o in wanted))
     modules = {m: runner.unwrapped(m) for m in graph.param_counts}
     ctx = OpContext(modules, generator, {}, runner.device)
     values: dict[str, torch.Tensor] = {}
@@ -64,12 +101,10 @@ def forward(runner, output: str, batch: int, feed: dict, generator) -> torch.Ten
     finally:
         for name, module in modules.items():
             module.train(training[name])
-    return values[output]
+    return values[output] if isinstance(output, str) else [values[o] for o in wanted]
 
 
 def _ancestors(graph, output: str) -> set:
-    import networkx as nx
-
     return nx.ancestors(graph.dag, output) | {output}
 
 

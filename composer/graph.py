@@ -56,6 +56,9 @@ def build(spec: Spec, check_shapes: bool = True) -> Graph:
     nodes = _input_nodes(spec) + _flow_nodes(spec) + _objective_nodes(spec)
     table = _unique(spec, nodes)
     _check_references(spec, table)
+    _check_sample_output(spec, table)
+    _check_sample_generator(spec)
+    _check_metrics(spec)
     dag = nx.DiGraph()
     dag.add_nodes_from(table)
     dag.add_edges_from((i, n.name) for n in table.values() for i in n.inputs)
@@ -69,6 +72,7 @@ def build(spec: Spec, check_shapes: bool = True) -> Graph:
     _check_terms(spec, graph)
     if check_shapes:
         graph.shapes = infer_shapes(graph)
+        _check_sample_shapes(spec, graph)
     return graph
 
 
@@ -87,12 +91,13 @@ def _check_block(spec: Spec, module: ModuleSpec, blocks: dict, path: tuple) -> N
     _bind(spec, blocks[module.block], module.args, path, f"block {module.block}")
 
 
-def _bind(spec: Spec, fn, args: dict, path: tuple, what: str) -> None:
-    """Check YAML arguments against a callable's keyword signature before calling it."""
+def _bind(spec: Spec, fn, args: dict, path: tuple, what: str, supplied=()) -> None:
+    """Check YAML arguments against a callable's keyword signature before calling it (`supplied`:
+    arguments the caller passes itself, never given in YAML)."""
     signature = inspect.signature(fn)
-    params = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    params = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD and p.name not in supplied]
     for key in args:
-        if key not in signature.parameters:
+        if key not in signature.parameters or key in supplied:
             names = [p.name for p in params]
             raise spec.error(f"{what} has no argument '{key}'{did_you_mean(key, names)}", *path, key)
     missing = [p.name for p in params if p.default is p.empty and p.name not in args
@@ -176,6 +181,71 @@ def _check_references(spec: Spec, table: dict[str, Node]) -> None:
             if module not in known_modules:
                 raise SpecError(f"unknown module '{module}'{did_you_mean(module, known_modules)}",
                                 node.key, node.loc)
+
+
+def _check_sample_output(spec: Spec, table: dict[str, Node]) -> None:
+    """`sample.output`: one node name, or a list of them shown side by side."""
+    output = spec.sample.output
+    names = [output] if isinstance(output, str) else output
+    if output is None:
+        return
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise spec.error(f"expected a tensor name or a list of them, got {output!r}", "sample", "output")
+    for i, name in enumerate(names):
+        if name not in table:
+            path = ("sample", "output") if isinstance(output, str) else ("sample", "output", i)
+            raise spec.error(f"'{name}' is not a tensor of the graph{did_you_mean(name, table)}", *path)
+
+
+def _check_sample_generator(spec: Spec) -> None:
+    """`sample.objective` names an objective whose recipe generates; `sample.decode` a module;
+    sampler options take the values that recipe allows; `sample.steps` is positive."""
+    from composer.recipes import GENERATORS, SAMPLE_CHOICES
+
+    sample = spec.sample
+    modules = [m.name for m in spec.modules]
+    if sample.decode is not None and sample.decode not in modules:
+        raise spec.error(f"unknown module '{sample.decode}'{did_you_mean(str(sample.decode), modules)}",
+                         "sample", "decode")
+    if sample.steps < 1:
+        raise spec.error(f"expected a positive number of sampler steps, got {sample.steps}", "sample", "steps")
+    if sample.objective is None:
+        return
+    recipes = {o.name: o.recipe for o in spec.objectives}
+    if sample.objective not in recipes:
+        raise spec.error(f"unknown objective '{sample.objective}'{did_you_mean(str(sample.objective), recipes)}",
+                         "sample", "objective")
+    recipe = recipes[sample.objective]
+    if recipe not in GENERATORS:
+        raise spec.error(f"objective '{sample.objective}' (recipe {recipe}) does not generate; recipes that do: "
+                         f"{', '.join(sorted(GENERATORS))}", "sample", "objective")
+    for key, allowed in SAMPLE_CHOICES.get(recipe, {}).items():
+        value = getattr(sample, key)
+        if value is not None and value not in allowed:
+            raise spec.error(f"unknown {key} '{value}'{did_you_mean(str(value), allowed)}", "sample", key)
+
+
+def _check_metrics(spec: Spec) -> None:
+    """`eval.metrics`: known names and options, checked before training rather than after it."""
+    from composer.metrics import METRICS
+
+    for name, options in (spec.eval.metrics or {}).items():
+        path = ("eval", "metrics", name)
+        if name not in METRICS:
+            raise spec.error(f"unknown metric '{name}'{did_you_mean(name, METRICS)}", *path)
+        if options is not None and not isinstance(options, dict):
+            raise spec.error(f"expected a mapping of metric options, got {options!r}", *path)
+        _bind(spec, METRICS[name], options or {}, path, f"metric {name}", supplied=("samples", "table", "runner"))
+        if "samples" in inspect.signature(METRICS[name]).parameters and isinstance(spec.sample.output, list):
+            raise spec.error(f"metric {name} scores generated samples: sample.output must name one tensor, "
+                             "not a list", *path)
+
+
+def _check_sample_shapes(spec: Spec, graph: Graph) -> None:
+    output = spec.sample.output
+    if isinstance(output, list) and len({graph.shapes.get(n) for n in output}) > 1:
+        shapes = ", ".join(f"{n} {list(graph.shapes.get(n, ()))}" for n in output)
+        raise spec.error(f"tensors shown side by side need one shape, got {shapes}", "sample", "output")
 
 
 def _check_acyclic(spec: Spec, dag: nx.DiGraph, table: dict[str, Node]) -> None:

@@ -50,6 +50,8 @@ class Runner:
         for name, module in raw.items():
             if name not in self.graph.owner:
                 module.requires_grad_(False)
+                if self.graph.param_counts[name]:   # fixed weights (`weights:`): fixed statistics
+                    module.eval()                   # too, no batch norm updates, no dropout
         self.generator = torch.Generator().manual_seed(spec.train.seed * 1000 + 17 + rank)
         self.streams = {i.name: BatchStream(load_table(spec, i), i.batch or spec.train.batch,
                                             spec.train.seed * 1000 + 31 * (k + 1) + rank)

@@ -94,11 +94,11 @@ class TrainSpec:
 
 @dataclass(frozen=True)
 class SampleSpec:
-    output: str | None = None      # flow tensor to generate (GANs, translation)
+    output: str | list | None = None  # flow tensor(s) to generate (GANs, translation); a list: side by side
     objective: str | None = None   # diffusion objective whose sampler generates
     sampler: str = "heun"
     steps: int = 20
-    spacing: str = "quadratic"     # time grid: uniform | quadratic | logsnr
+    spacing: str | None = None     # time grid: uniform | quadratic | logsnr (None: the sampler's default)
     decode: str | None = None      # module applied to generated latents
     n: int = 64
     nrow: int | None = None

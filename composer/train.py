@@ -27,7 +27,8 @@ def save_samples(runner: Runner, path: Path) -> Path:
 
 
 def save_grid_or_scatter(runner: Runner, samples: torch.Tensor, path: Path) -> Path:
-    """A PNG: an image grid, or for 2D points a scatter over the held-out data."""
+    """A PNG: an image grid (one sample per row for `[N, k, C, H, W]`, several outputs of each
+    sample side by side), or for 2D points a scatter over the held-out data."""
     from composer.data.images import save_image_grid, save_scatter
 
     from .generate import reference_table
@@ -38,6 +39,8 @@ def save_grid_or_scatter(runner: Runner, samples: torch.Tensor, path: Path) -> P
         item = next((i for i in spec.inputs if i.kind == "data"), None)
         reference = reference_table(spec, item).x[:2000] if item else None
         return save_scatter(samples, path, reference=reference)
+    if samples.dim() == 5:
+        return save_image_grid(samples.flatten(0, 1).clamp(-1, 1), path, nrow=samples.shape[1])
     return save_image_grid(samples.clamp(-1, 1), path, nrow=spec.sample.nrow)
 
 

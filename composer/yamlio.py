@@ -112,5 +112,7 @@ def apply_overrides(data: dict, locs: Locs, overrides) -> dict:
                 raise SpecError(f"cannot set a key inside a {type(child).__name__}", _dotted(path[: depth + 1]))
             node = child
         node[path[-1]] = value
+        for stale in [k for k in locs if k[:len(path)] == path]:
+            del locs[stale]            # the file's locations inside the replaced value
         locs[path] = Loc("<override>")
     return data

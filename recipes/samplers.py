@@ -189,6 +189,20 @@ SAMPLERS: dict[str, Callable[..., Tensor]] = {
 
 SPACINGS = ("uniform", "quadratic", "logsnr")
 
+DEFAULT_SPACING: dict[str, str] = {
+    "euler_maruyama": "quadratic",
+    "euler": "quadratic",
+    "heun": "quadratic",
+    "ddim": "quadratic",
+    "dpmpp_2m": "quadratic",
+}
+"""The time grid each sampler uses unless told otherwise (`sample.spacing`). Measured on the
+trained 25-mode grid model (bench/samplers_2d.md), steps dense near t_min ("quadratic") are the
+best grid, or within 0.015 of it, for every sampler at 10 and 20 steps: uniform-in-t grids
+collapse below 20 steps (high-quality fraction at 10 steps, Heun 0.15 vs 0.91, DPM++(2M) 0.11 vs
+0.93), the log-SNR grid of Lu et al. 2022 trails DPM++(2M) at 10-20 steps (0.86 vs 0.93 at 10),
+and Euler-Maruyama at 100 steps gives 0.96 on it vs 0.92 on the uniform grid."""
+
 
 def time_grid(steps: int, *, t_max: float = 1.0, t_min: float = 1e-3, spacing: str = "uniform",
               schedule: Schedule | None = None) -> Tensor:

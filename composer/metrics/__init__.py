@@ -1,10 +1,13 @@
-"""Evaluation metrics: `metric(samples, table, **options) -> dict[str, float]`, one line each."""
+"""Evaluation metrics, one line each: `metric(samples, table, **options) -> dict[str, float]` on
+generated samples, or `metric(*, runner, **options)` when the metric runs the flow itself."""
 from composer.metrics.digits_quality import digit_quality
 from composer.metrics.mixture import mixture
+from composer.metrics.translation import translation
 
 METRICS = {
     "mixture": mixture,
     "digits": digit_quality,
+    "translation": translation,
 }
 
 __all__ = ["METRICS"]

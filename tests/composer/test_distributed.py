@@ -11,8 +11,10 @@ from conftest import ROOT
 
 
 def test_two_cpu_processes_stay_synchronised(tmp_path):
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'tests'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-           "OMP_NUM_THREADS": "1"}
+    # a clean environment: variables set by torch/accelerate in this (pytest) process stay out
+    keep = ("PATH", "HOME", "LANG", "TMPDIR", "COMPOSER_CACHE")
+    env = {k: v for k, v in os.environ.items() if k in keep}
+    env.update(PYTHONPATH=str(ROOT / "tests"), OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
            str(ROOT / "tests" / "dist" / "train_two_ranks.py"), str(tmp_path)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
