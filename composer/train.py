@@ -20,9 +20,12 @@ from .errors import ComposerError
 from .runtime import NonFiniteLoss, Runner
 
 
-def save_samples(runner: Runner, path: Path) -> Path:
+def save_samples(runner: Runner, path: Path) -> Path | None:
+    """A grid of `sample.n` samples; nothing when the spec names nothing to generate."""
     from .generate import generate
 
+    if not runner.spec.sample.output and not runner.spec.sample.objective:
+        return None
     return save_grid_or_scatter(runner, generate(runner, runner.spec.sample.n), path)
 
 

@@ -45,3 +45,18 @@ def test_step_with_explicit_feed_returns_term_means():
     assert set(logs) == {"gan.D_real", "gan.D_fake", "gan.D_r1", "gan.G"}
     assert all(torch.isfinite(torch.tensor(v)) for v in logs.values())
     assert runner.step_count == 1
+
+
+def test_training_without_a_sample_section_writes_no_grid(tmp_path):
+    g = GraphBuilder("tiny")
+    g.data_input("real", "ring", n=500)
+    g.noise("z", shape=[4])
+    g.module("G", "MLP", in_features=4, hidden=8, depth=1, out_features=2)
+    g.module("D", "MLP", in_features=2, hidden=8, depth=1, out_features=1)
+    g.flow("fake", "G", "z")
+    g.objective("gan", "adversarial", critic="D", real="real", fake="fake")
+    g.optimizer("D", ["D"], lr=1e-3)
+    g.optimizer("G", ["G"], lr=1e-3)
+    results = api.train(g.spec(["train.steps=2", "train.batch=8"]), tmp_path, quiet=True)
+    assert results["step"] == 2
+    assert (tmp_path / "weights.safetensors").exists() and not (tmp_path / "samples").exists()
