@@ -32,7 +32,7 @@ def evaluate(runner, n: int | None = None) -> dict[str, float]:
 def _reference(runner):
     spec = runner.spec
     name = spec.eval.reference or next((i.name for i in spec.inputs if i.kind == "data"), None)
-    item = next((i for i in spec.inputs if i.name == name), None)
+    item = spec.input(name)
     if item is None or item.kind != "data":
         raise ComposerError(f"eval.reference: '{name}' is not a data input")
     return reference_table(spec, item)

@@ -110,7 +110,7 @@ def _ancestors(graph, output: str) -> set:
 
 def _held_out(runner, name: str, batch: int, generator) -> torch.Tensor:
     """A data input at generation time: its test split when the source has one."""
-    item = next(i for i in runner.spec.inputs if i.name == name)
+    item = runner.spec.input(name)
     table = reference_table(runner.spec, item)
     index = torch.randint(len(table), (batch,), generator=generator)
     return table.x[index]

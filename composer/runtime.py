@@ -53,7 +53,7 @@ class Runner:
                 if self.graph.param_counts[name]:   # fixed weights (`weights:`): fixed statistics
                     module.eval()                   # too, no batch norm updates, no dropout
         self.generator = torch.Generator().manual_seed(spec.train.seed * 1000 + 17 + rank)
-        self.streams = {i.name: BatchStream(load_table(spec, i), i.batch or spec.train.batch,
+        self.streams = {i.name: BatchStream(load_table(spec, i), spec.batch_of(i.name),
                                             spec.train.seed * 1000 + 31 * (k + 1) + rank)
                         for k, i in enumerate(spec.inputs) if i.kind == "data"}
         self.state: dict = {}
@@ -126,8 +126,7 @@ class Runner:
         if node.kind == "data":
             return self.streams[node.name].next().to(self.device)
         if node.kind == "noise":
-            batch = next((i.batch for i in self.spec.inputs if i.name == node.name), None) or self.spec.train.batch
-            return noise_like(node, inputs, batch, self.generator, self.device)
+            return noise_like(node, inputs, self.spec.batch_of(node.name), self.generator, self.device)
         for module in node.uses:
             self.forward_calls[module] += 1
         if node.kind == "call":

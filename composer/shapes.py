@@ -43,15 +43,14 @@ def infer_shapes(graph) -> dict[str, tuple]:
     modules = build_modules(spec, "meta")
     ctx = OpContext(modules=modules, generator=None, state={}, device=torch.device("meta"))
     values: dict[str, torch.Tensor] = {}
-    batch = spec.train.batch
     for name, node in graph.nodes.items():
         inputs = [values[i] for i in node.inputs]
         try:
             if node.kind == "data":
-                shape = data_shape(spec, next(i for i in spec.inputs if i.name == name))
-                values[name] = torch.empty((_batch(spec, name, batch),) + shape, device="meta")
+                shape = data_shape(spec, spec.input(name))
+                values[name] = torch.empty((spec.batch_of(name),) + shape, device="meta")
             elif node.kind == "noise":
-                values[name] = noise_like(node, inputs, _batch(spec, name, batch), None, torch.device("meta"))
+                values[name] = noise_like(node, inputs, spec.batch_of(name), None, torch.device("meta"))
             elif node.kind == "call":
                 values[name] = modules[node.target](*inputs)
             elif node.kind == "fn":
@@ -81,12 +80,6 @@ def _real_error(spec: Spec, name: str, inputs) -> Exception | None:
         return err
     return None
 
-
-def _batch(spec: Spec, name: str, default: int) -> int:
-    for item in spec.inputs:
-        if item.name == name and item.batch:
-            return item.batch
-    return default
 
 
 def _check_term(node, value, inputs) -> torch.Tensor:

@@ -130,14 +130,26 @@ class Spec:
     locs: dict = field(default_factory=dict, repr=False, compare=False)
 
     def loc(self, *path) -> Loc:
-        """Location of a key path, falling back to its nearest located parent."""
-        for cut in range(len(path), -1, -1):
-            if path[:cut] in self.locs:
-                return self.locs[path[:cut]]
-        return Loc(self.file)
+        return nearest_loc(self.locs, self.file, path)
 
     def error(self, message: str, *path) -> SpecError:
         return SpecError(message, ".".join(str(p) for p in path), self.loc(*path))
+
+    def input(self, name: str) -> InputSpec | None:
+        return next((i for i in self.inputs if i.name == name), None)
+
+    def batch_of(self, name: str) -> int:
+        """Batch size of an input: its own `batch`, else `train.batch`."""
+        item = self.input(name)
+        return (item.batch if item else None) or self.train.batch
+
+
+def nearest_loc(locs: Locs, file: str, path: tuple) -> Loc:
+    """Location of a key path, falling back to its nearest located parent."""
+    for cut in range(len(path), -1, -1):
+        if path[:cut] in locs:
+            return locs[path[:cut]]
+    return Loc(file)
 
 
 def load(path: str | Path, overrides=()) -> Spec:
@@ -166,10 +178,7 @@ class _Parser:
         self.data, self.locs, self.file = data, locs, file
 
     def loc(self, path: tuple) -> Loc:
-        for cut in range(len(path), -1, -1):
-            if path[:cut] in self.locs:
-                return self.locs[path[:cut]]
-        return Loc(self.file)
+        return nearest_loc(self.locs, self.file, path)
 
     def fail(self, message: str, path: tuple) -> SpecError:
         return SpecError(message, ".".join(str(p) for p in path), self.loc(path))
