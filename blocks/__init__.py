@@ -2,17 +2,23 @@
 
 A block is a small final `nn.Module` whose `__init__` takes explicit keyword-only arguments
 (the YAML args of a module, checked with `inspect.signature(cls).bind(**args)`) and whose
-`forward` takes positional tensors; time-conditioned denoisers take `(x, t)` with t [B] in [0, 1].
+`forward` takes positional tensors; time-conditioned denoisers take `(x, t)` with t [B] in [0, 1]
+(and `(x, t, y)` when class-conditional); class labels y are int64 [B], −1 the null condition
+where a block supports classifier-free guidance.
 Every block builds and runs on the `meta` device.
 """
 from __future__ import annotations
 
-from torch import nn
+from composer.registry import Registry
 
 from .autoencoder import ConvDecoder, ConvEncoder
 from .basic import (
     BatchNorm, Conv2d, ConvTranspose2d, Dropout, Flatten, GroupNorm, InstanceNorm, LeakyReLU,
     Linear, Rearrange, ReLU, Reshape, Sigmoid, SiLU, Tanh,
+)
+from .conditional import (
+    ClassEmbedding, ConditionalDCGANDiscriminator, ConditionalDCGANGenerator, PairDiscriminator,
+    UNetGenerator,
 )
 from .cyclegan import PatchDiscriminator, ResnetGenerator
 from .dcgan import DCGANDiscriminator, DCGANGenerator
@@ -20,7 +26,7 @@ from .diffusion import FourierTimeEmbedding, SinusoidalTimeEmbedding, TimeMLP
 from .residual import MLP, ResidualConv, ResidualMLP
 from .unet import UNet
 
-BLOCKS: dict[str, type[nn.Module]] = {
+BLOCKS = Registry("block", {
     # basic
     "Linear": Linear,
     "ReLU": ReLU,
@@ -55,6 +61,12 @@ BLOCKS: dict[str, type[nn.Module]] = {
     # autoencoder
     "ConvEncoder": ConvEncoder,
     "ConvDecoder": ConvDecoder,
-}
+    # conditional
+    "ClassEmbedding": ClassEmbedding,
+    "ConditionalDCGANGenerator": ConditionalDCGANGenerator,
+    "ConditionalDCGANDiscriminator": ConditionalDCGANDiscriminator,
+    "PairDiscriminator": PairDiscriminator,
+    "UNetGenerator": UNetGenerator,
+})
 
 __all__ = ["BLOCKS", *BLOCKS]

@@ -249,9 +249,12 @@ def conv_bias(norm: str) -> bool:
 def gan_init_(module: nn.Module, std: float = 0.02) -> None:
     """DCGAN initialization (Radford et al. 2016; pytorch/examples `weights_init`, CycleGAN
     `init_weights(init_type="normal")`): conv/linear weights N(0, std), batch-norm weights
-    N(1, std), biases 0. Safe on the meta device."""
+    N(1, std), biases 0; class embeddings (absent from the references) N(0, std) like the
+    linear layers they stand beside. Safe on the meta device."""
     for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        if isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, 0.0, std)
+        elif isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             nn.init.normal_(m.weight, 0.0, std)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)

@@ -17,7 +17,7 @@ from torch import nn
 from .basic import gan_init_
 
 
-def _stages(image_size: int) -> int:
+def dcgan_stages(image_size: int) -> int:
     """Number of stride-2 stages, log2(image_size / 4); image_size must be 8, 16, 32, …"""
     if image_size < 8 or image_size & (image_size - 1):
         raise ValueError(
@@ -36,7 +36,7 @@ class DCGANGenerator(nn.Module):
 
     def __init__(self, *, image_size: int, channels: int, latent: int, width: int = 64):
         super().__init__()
-        n = _stages(image_size)
+        n = dcgan_stages(image_size)
         widths = [width * 2 ** (n - 1 - i) for i in range(n)]  # 64×64: 8w, 4w, 2w, w
         layers = [nn.ConvTranspose2d(latent, widths[0], 4, 1, 0, bias=False),
                   nn.BatchNorm2d(widths[0]), nn.ReLU()]
@@ -51,23 +51,38 @@ class DCGANGenerator(nn.Module):
         return self.net(einops.rearrange(z, "b z -> b z 1 1"))
 
 
+def discriminator_trunk(*, image_size: int, channels: int, width: int) -> list[nn.Module]:
+    """The DCGAN discriminator without its last conv: image → [B, w·2^(n−1), 4, 4] features.
+
+    Conv(channels → w, 4, 2, 1) + LeakyReLU(0.2) without BN; then n − 1 stages of
+    Conv(4, 2, 1) + BN + LeakyReLU(0.2) doubling the width. Convs without bias; not initialized.
+    """
+    n = dcgan_stages(image_size)
+    widths = [width * 2**i for i in range(n)]  # 64×64: w, 2w, 4w, 8w
+    layers = [nn.Conv2d(channels, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2)]
+    for w_in, w_out in zip(widths[:-1], widths[1:]):
+        layers += [nn.Conv2d(w_in, w_out, 4, 2, 1, bias=False),
+                   nn.BatchNorm2d(w_out), nn.LeakyReLU(0.2)]
+    return layers
+
+
+def trunk_width(image_size: int, width: int) -> int:
+    """Channels of `discriminator_trunk`'s 4×4 output, w·2^(n−1) (8w at 64×64)."""
+    return width * 2 ** (dcgan_stages(image_size) - 1)
+
+
 class DCGANDiscriminator(nn.Module):
     """image [B, channels, image_size, image_size] → logits [B] (no sigmoid: losses take logits).
 
-    Conv(channels → w, 4, 2, 1) + LeakyReLU(0.2) without BN; then n − 1 stages of
-    Conv(4, 2, 1) + BN + LeakyReLU(0.2) doubling the width; a final Conv(→ 1, 4, 1, 0) on the
-    4×4 core. All convs without bias; init N(0, 0.02) as the reference `weights_init`.
+    `discriminator_trunk` (Conv + LeakyReLU(0.2), then n − 1 × Conv + BN + LeakyReLU(0.2)
+    doubling the width), then a final Conv(→ 1, 4, 1, 0) on the 4×4 core. All convs without
+    bias; init N(0, 0.02) as the reference `weights_init`.
     """
 
     def __init__(self, *, image_size: int, channels: int, width: int = 64):
         super().__init__()
-        n = _stages(image_size)
-        widths = [width * 2**i for i in range(n)]  # 64×64: w, 2w, 4w, 8w
-        layers = [nn.Conv2d(channels, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2)]
-        for w_in, w_out in zip(widths[:-1], widths[1:]):
-            layers += [nn.Conv2d(w_in, w_out, 4, 2, 1, bias=False),
-                       nn.BatchNorm2d(w_out), nn.LeakyReLU(0.2)]
-        layers.append(nn.Conv2d(widths[-1], 1, 4, 1, 0, bias=False))
+        layers = discriminator_trunk(image_size=image_size, channels=channels, width=width)
+        layers.append(nn.Conv2d(trunk_width(image_size, width), 1, 4, 1, 0, bias=False))
         self.net = nn.Sequential(*layers)
         gan_init_(self)
 

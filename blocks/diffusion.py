@@ -7,6 +7,7 @@ import math
 import torch
 from torch import nn
 
+from .conditional import add_class_embedding, optional_class_embedding
 from .residual import MLP
 
 
@@ -62,13 +63,20 @@ class TimeMLP(nn.Module):
     The input is [x, SinusoidalTimeEmbedding(t)] concatenated, followed by an `MLP` with
     `depth` hidden layers of width `hidden` and SiLU activations — the small denoiser of
     toy-data diffusion experiments (e.g. the 2-D swiss roll of Sohl-Dickstein et al. 2015).
+
+    With `num_classes` set, forward takes labels y [B] too: a `ClassEmbedding` of width
+    `time_dim` with a null row is added to the time embedding (Ho & Salimans 2022); y None or
+    y < 0 is the null condition. Without it, nothing changes.
     """
 
-    def __init__(self, *, features: int, hidden: int = 256, depth: int = 3, time_dim: int = 64):
+    def __init__(self, *, features: int, hidden: int = 256, depth: int = 3, time_dim: int = 64,
+                 num_classes: int | None = None):
         super().__init__()
         self.embed = SinusoidalTimeEmbedding(dim=time_dim)
         self.net = MLP(in_features=features + time_dim, hidden=hidden, depth=depth,
                        out_features=features, activation="silu")
+        self.class_embed = optional_class_embedding(num_classes, time_dim)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([x, self.embed(t)], dim=-1))
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        emb = add_class_embedding(self.embed(t), self.class_embed, y, "TimeMLP")
+        return self.net(torch.cat([x, emb], dim=-1))

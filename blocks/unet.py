@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .conditional import add_class_embedding, optional_class_embedding
 from .diffusion import SinusoidalTimeEmbedding
 
 
@@ -115,6 +116,11 @@ class UNet(nn.Module):
     4·width (the sinusoidal embedding of width `width` goes through Linear–SiLU–Linear).
     DDPM CIFAR-10: width 128, channel_mults [1, 2, 2, 2], num_res_blocks 2, attention_levels
     [1] (16×16), dropout 0.1, groups 32.
+
+    With `num_classes` set, forward takes labels y [B] too: a `ClassEmbedding` with a null row
+    is added to the time embedding (as in Ho & Salimans 2022, "Classifier-Free Diffusion
+    Guidance"); y None or y < 0 is the null condition. It is built last, so a seed gives the
+    backbone the same init as the unconditional model's; without it, nothing changes.
     """
 
     def __init__(
@@ -128,6 +134,7 @@ class UNet(nn.Module):
         groups: int = 8,
         dropout: float = 0.0,
         time_dim: int | None = None,
+        num_classes: int | None = None,
     ):
         super().__init__()
         _check_unet_args(width, channel_mults, num_res_blocks, attention_levels, groups)
@@ -143,6 +150,7 @@ class UNet(nn.Module):
         self._build_up(width, channel_mults, num_res_blocks, set(attention_levels), block, skips)
         self.norm_out = nn.GroupNorm(groups, width)
         self.conv_out = _zero(nn.Conv2d(width, channels, 3, padding=1))
+        self.class_embed = optional_class_embedding(num_classes, time_dim)
 
     def _build_down(self, width, mults, num_res_blocks, attention, block) -> list[int]:
         """Fills self.down / self.downsample; returns the channel count of every skip tensor."""
@@ -175,10 +183,10 @@ class UNet(nn.Module):
             if level > 0:
                 self.upsample.append(Upsample(channels=ch))
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if x.shape[-2] % self.factor or x.shape[-1] % self.factor:
             raise ValueError(f"UNet input {tuple(x.shape)}: H and W must be divisible by {self.factor}")
-        emb = self.time_mlp(t)
+        emb = add_class_embedding(self.time_mlp(t), self.class_embed, y, "UNet")
         h = self.conv_in(x)
         skips = [h]
         for level, blocks in enumerate(self.down):

@@ -9,11 +9,13 @@ class BatchStream:
 
     def __init__(self, table, batch: int, seed: int):
         self.table, self.batch = table, batch
+        self.columns = table.columns()
         self.generator = torch.Generator().manual_seed(seed)
         self.epoch, self.position = 0, 0
         self.order = torch.randperm(len(table), generator=self.generator)
 
-    def next(self) -> torch.Tensor:
+    def next(self) -> dict[str, torch.Tensor]:
+        """The next batch: every field of the table at the same indices."""
         chunks, needed = [], self.batch
         while needed:
             if self.position >= len(self.order):
@@ -22,8 +24,9 @@ class BatchStream:
             take = self.order[self.position:self.position + needed]
             self.position += len(take)
             needed -= len(take)
-            chunks.append(self.table.x[take])
-        return torch.cat(chunks)
+            chunks.append(take)
+        take = torch.cat(chunks) if len(chunks) > 1 else chunks[0]
+        return {name: column[take] for name, column in self.columns.items()}
 
     def state_dict(self) -> dict:
         return {"epoch": self.epoch, "position": self.position,

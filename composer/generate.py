@@ -6,28 +6,52 @@ they are computed from the same inputs and stacked as `[n, k, ...]`, and a sampl
 sample per row: input | translation | reconstruction in its columns."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import networkx as nx
 import torch
 
 from .errors import ComposerError
 from .inputs import load_table
-from .runtime_ops import OpContext, noise_like
 
-CHUNK = 500
+CHUNK = 500          # samples per flow evaluation
+RECIPE_CHUNK = 1000  # samples per call of a recipe's generator (a sampler run)
+
+
+class Generation:
+    """What a recipe's generator may use (composer.nodes.Generator): modules for generation (EMA
+    copies where kept, in eval mode), the graph's per-sample shapes, and the values of graph nodes
+    for `n` samples through the shared evaluator (held-out data, fresh noise, fed tensors)."""
+
+    def __init__(self, runner, generator: torch.Generator, feed: dict | None = None):
+        self.runner, self.graph, self.generator = runner, runner.graph, generator
+        self.feed = dict(feed or {})
+        self.device = runner.device
+
+    def module(self, name: str) -> torch.nn.Module:
+        return self.runner.unwrapped(name)
+
+    def shape(self, name: str):
+        return self.graph.shapes[name]
+
+    def values(self, names: list, n: int) -> list:
+        return forward(self.runner, list(names), n, {k: v[:n] for k, v in self.feed.items()}, self.generator)
 
 
 @torch.no_grad()
 def generate(runner, n: int, *, output: str | list | None = None, inputs: dict | None = None,
              generator: torch.Generator | None = None, **options) -> torch.Tensor:
-    """`n` samples in data space, `[n, ...]` on the CPU; `[n, k, ...]` for a list of k outputs."""
+    """`n` samples in data space, `[n, ...]` on the CPU; `[n, k, ...]` for a list of k outputs.
+    With `sample.objective` (and no `output`), the objective's recipe generates, with the spec's
+    `sample:` options updated by `options`; `inputs` feeds graph tensors (e.g. class labels)."""
     spec = runner.spec
     generator = generator or torch.Generator().manual_seed(spec.train.seed + 12345)
     objective = spec.sample.objective
     if objective and output is None:
-        from composer.recipes import GENERATORS
-
-        recipe = next(o.recipe for o in spec.objectives if o.name == objective)
-        return GENERATORS[recipe](runner, objective, n, generator=generator, **options)
+        return _from_recipe(runner, objective, n, inputs, generator, options)
+    if options:
+        raise ComposerError(f"sampler options {sorted(options)} apply to a generating objective; "
+                            "this graph samples flow tensors (sample.output)")
     output = output or spec.sample.output
     if not output:
         raise ComposerError("sample.output: no flow tensor to generate (set sample.output or --node)")
@@ -39,6 +63,29 @@ def generate(runner, n: int, *, output: str | list | None = None, inputs: dict |
         shapes = ", ".join(f"{k} {list(v.shape[1:])}" for k, v in zip(names, values))
         raise ComposerError(f"sample.output: tensors shown side by side need one shape, got {shapes}")
     return torch.stack(values, dim=1)
+
+
+def _from_recipe(runner, objective: str, n: int, inputs, generator, options) -> torch.Tensor:
+    from .lower import bind_args
+    from .nodes import OptionError
+
+    make = runner.graph.generators[objective]
+    chosen = {**runner.spec.sample.options, **options}
+    try:
+        bind_args(runner.spec, make.__call__, chosen, ("sample",), "the generator", supplied=("gen", "n"))
+        make.check(chosen, set(runner.graph.param_counts))
+    except OptionError as err:
+        raise ComposerError(f"sample.{err.key}: {err.message}") from None
+    given = dict(inputs or {})
+    if given:
+        n = min(n, *(len(v) for v in given.values()))
+    chunks = []
+    for start in range(0, n, RECIPE_CHUNK):
+        size = min(RECIPE_CHUNK, n - start)
+        gen = Generation(runner, generator, {k: v[start:start + size] for k, v in given.items()})
+        with eval_mode(*(runner.unwrapped(m) for m in runner.graph.param_counts)):
+            chunks.append(make(gen, size, **chosen).float().cpu())
+    return torch.cat(chunks)
 
 
 def computable(graph, names: list, given: set) -> list:
@@ -72,35 +119,41 @@ def run_flow(runner, n: int, outputs: list, inputs: dict | None, generator) -> l
     return [torch.cat(parts) for parts in zip(*chunks)]
 
 
+@contextmanager
+def eval_mode(*modules):
+    """Modules in eval mode (dropout off, norm statistics fixed) for the block, then as before."""
+    modules = [m for m in modules if m is not None]
+    before = [m.training for m in modules]
+    try:
+        yield [m.eval() for m in modules]
+    finally:
+        for module, training in zip(modules, before):
+            module.train(training)
+
+
 def forward(runner, output: str | list, batch: int, feed: dict, generator):
-    """Evaluate one node (or a list of nodes, sharing their ancestors) with the modules in eval
-    mode (EMA copies where kept)."""
+    """Evaluate one node (or a list of nodes, sharing their ancestors) through the shared
+    evaluator, with the modules in eval mode (EMA copies where kept) and data inputs drawn from
+    their held-out split."""
+    from .evaluator import Context, evaluate
+
     graph = runner.graph
     wanted = [output] if isinstance(output, str) else list(output)
     needed = set().union(*(_ancestors(graph, o) for o in wanted))
     modules = {m: runner.unwrapped(m) for m in graph.param_counts}
-    ctx = OpContext(modules, generator, {}, runner.device)
-    values: dict[str, torch.Tensor] = {}
-    training = {m: mod.training for m, mod in modules.items()}
-    for module in modules.values():
-        module.eval()
-    try:
+    ctx = Context(modules, generator, runner.device, lambda name: _held_out(runner, name, batch, generator),
+                  lambda name: batch)
+    values: dict = {}
+    with eval_mode(*modules.values()):
         for name in (n for n in graph.nodes if n in needed):
             node = graph.nodes[name]
-            inputs = [values[i] for i in node.inputs]
             if name in feed:
                 values[name] = feed[name].to(runner.device)
-            elif node.kind == "data":
-                values[name] = _held_out(runner, name, batch, generator).to(runner.device)
-            elif node.kind == "noise":
-                values[name] = noise_like(node, inputs, batch, generator, runner.device)
-            elif node.kind == "call":
-                values[name] = modules[node.target](*inputs)
-            elif node.kind == "fn":
-                values[name] = node.op(ctx, *inputs)
-    finally:
-        for name, module in modules.items():
-            module.train(training[name])
+                continue
+            try:
+                values[name] = evaluate(node, [values[i] for i in node.inputs], ctx)
+            except KeyError as err:   # a field of a fed data input that was not fed
+                raise ComposerError(str(err.args[0])) from None
     return values[output] if isinstance(output, str) else [values[o] for o in wanted]
 
 
@@ -108,20 +161,20 @@ def _ancestors(graph, output: str) -> set:
     return nx.ancestors(graph.dag, output) | {output}
 
 
-def _held_out(runner, name: str, batch: int, generator) -> torch.Tensor:
-    """A data input at generation time: its test split when the source has one."""
-    item = runner.spec.input(name)
-    table = reference_table(runner.spec, item)
+def _held_out(runner, name: str, batch: int, generator) -> dict:
+    """One batch of a data input at generation time, every field at the same indices: from its
+    test split when the source has one."""
+    table = reference_table(runner.spec, runner.spec.input(name))
     index = torch.randint(len(table), (batch,), generator=generator)
-    return table.x[index]
+    return {field: column[index] for field, column in table.columns().items()}
 
 
 def reference_table(spec, item):
     """The held-out data of an input: `split: test` when its source takes a split."""
     import inspect
 
-    from .inputs import source_fn
+    from .inputs import source_of
 
-    if "split" in inspect.signature(source_fn(spec, item)).parameters:
+    if "split" in inspect.signature(source_of(spec, item)).parameters:
         return load_table(spec, item, split="test")
     return load_table(spec, item)

@@ -6,13 +6,14 @@ Nothing here touches real tensors: a Graph is ready to compile before any weight
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import networkx as nx
 
 from .errors import SpecError, did_you_mean
-from .nodes import Node
+from .lower import bind_args, check_tensor_args, lower
+from .nodes import Node, OptionError
 from .spec import ModuleSpec, Spec
 
 
@@ -24,6 +25,7 @@ class Graph:
     owner: dict[str, str]                  # module -> optimizer
     param_counts: dict[str, int] = field(default_factory=dict)
     shapes: dict[str, tuple] = field(default_factory=dict)   # node -> per-sample shape
+    generators: dict = field(default_factory=dict)           # objective -> its recipe's Generator
 
     @cached_property
     def upstream(self) -> dict[str, frozenset]:
@@ -32,6 +34,15 @@ class Graph:
         for name, node in self.nodes.items():
             deps = () if node.kind == "noise" else node.inputs
             up[name] = frozenset(node.uses).union(*(up[i] for i in deps))
+        return up
+
+    @cached_property
+    def drawn_from(self) -> dict[str, frozenset]:
+        """The inputs (data and noise nodes) each node's value is computed from."""
+        up: dict[str, frozenset] = {}
+        for name, node in self.nodes.items():
+            own = {name} if node.kind in ("data", "noise") else set()
+            up[name] = frozenset(own).union(*(up[i] for i in node.inputs))
         return up
 
     @property
@@ -51,20 +62,22 @@ def build(spec: Spec, check_shapes: bool = True) -> Graph:
     """Resolve and check a Spec; raise SpecError pointing at the YAML on any mistake."""
     from composer.blocks import BLOCKS
 
+    from .plugins import load_plugins
+
+    load_plugins(spec)
     for module in spec.modules:
         _check_block(spec, module, BLOCKS, ("modules", module.name))
-    nodes = _input_nodes(spec) + _flow_nodes(spec) + _objective_nodes(spec)
-    table = _unique(spec, nodes)
+    lowered = lower(spec)
+    table = _resolve(spec, _unique(spec, lowered.nodes), lowered.aliases)
     _check_references(spec, table)
-    _check_sample_output(spec, table)
-    _check_sample_generator(spec)
-    _check_metrics(spec)
+    _check_sample(spec, table, lowered.generators)
+    _check_metrics(spec, table)
     dag = nx.DiGraph()
     dag.add_nodes_from(table)
     dag.add_edges_from((i, n.name) for n in table.values() for i in n.inputs)
     _check_acyclic(spec, dag, table)
     ordered = {name: table[name] for name in nx.lexicographical_topological_sort(dag, key=_order(table))}
-    graph = Graph(spec, ordered, dag, {})
+    graph = Graph(spec, ordered, dag, {}, generators=lowered.generators)
     from .shapes import count_parameters, infer_shapes
 
     graph.param_counts = count_parameters(spec)
@@ -81,83 +94,14 @@ def _order(table: dict[str, Node]):
     return lambda name: position[name]
 
 
-def _check_block(spec: Spec, module: ModuleSpec, blocks: dict, path: tuple) -> None:
+def _check_block(spec: Spec, module: ModuleSpec, blocks, path: tuple) -> None:
     if module.layers:
         for i, layer in enumerate(module.layers):
             _check_block(spec, layer, blocks, path + (i,))
         return
     if module.block not in blocks:
-        raise spec.error(f"unknown block '{module.block}'{did_you_mean(module.block, blocks)}", *path, "block")
-    _bind(spec, blocks[module.block], module.args, path, f"block {module.block}")
-
-
-def _bind(spec: Spec, fn, args: dict, path: tuple, what: str, supplied=()) -> None:
-    """Check YAML arguments against a callable's keyword signature before calling it (`supplied`:
-    arguments the caller passes itself, never given in YAML)."""
-    signature = inspect.signature(fn)
-    params = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD and p.name not in supplied]
-    for key in args:
-        if key not in signature.parameters or key in supplied:
-            names = [p.name for p in params]
-            raise spec.error(f"{what} has no argument '{key}'{did_you_mean(key, names)}", *path, key)
-    missing = [p.name for p in params if p.default is p.empty and p.name not in args
-               and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if missing:
-        raise spec.error(f"{what} needs argument(s): {', '.join(missing)}", *path)
-
-
-def _input_nodes(spec: Spec) -> list[Node]:
-    from .inputs import NOISE, source_fn
-
-    nodes = []
-    for item in spec.inputs:
-        path = ("inputs", item.name)
-        if item.kind == "data":
-            _bind(spec, source_fn(spec, item), item.args, path, f"source {item.target}")
-            nodes.append(Node(item.name, "data", item.target, args=item.args, loc=item.loc, key=".".join(path)))
-            continue
-        if item.target not in NOISE:
-            raise spec.error(f"unknown noise '{item.target}'{did_you_mean(item.target, NOISE)}", *path, "noise")
-        _bind(spec, NOISE[item.target], item.args, path, f"noise {item.target}")
-        like = item.args.get("like")
-        nodes.append(Node(item.name, "noise", item.target, (like,) if like else (), item.args,
-                          loc=item.loc, key=".".join(path)))
-    return nodes
-
-
-def _flow_nodes(spec: Spec) -> list[Node]:
-    known = {m.name for m in spec.modules}
-    nodes = []
-    for entry in spec.flow:
-        if entry.module not in known:
-            raise spec.error(f"unknown module '{entry.module}'{did_you_mean(entry.module, known)}",
-                             "flow", entry.name)
-        nodes.append(Node(entry.name, "call", entry.module, entry.inputs, loc=entry.loc, key=f"flow.{entry.name}"))
-    return nodes
-
-
-def _objective_nodes(spec: Spec) -> list[Node]:
-    from composer.recipes import RECIPES
-
-    nodes = []
-    for obj in spec.objectives:
-        path = ("objectives", obj.name)
-        if obj.recipe not in RECIPES:
-            raise spec.error(f"unknown recipe '{obj.recipe}'{did_you_mean(obj.recipe, RECIPES)}", *path, "recipe")
-        expand = RECIPES[obj.recipe]
-        _bind(spec, expand, obj.args, path, f"recipe {obj.recipe}")
-        try:
-            made = expand(obj.name, **obj.args)
-        except (ValueError, TypeError) as err:
-            raise spec.error(str(err), *path) from None
-        nodes += [_located(n, obj) for n in made]
-    return nodes
-
-
-def _located(node: Node, obj) -> Node:
-    from dataclasses import replace
-
-    return replace(node, loc=obj.loc, key=f"objectives.{obj.name}", objective=obj.name)
+        raise spec.error(blocks.unknown(module.block), *path, "block")
+    bind_args(spec, blocks[module.block], module.args, path, f"block {module.block}")
 
 
 def _unique(spec: Spec, nodes: list[Node]) -> dict[str, Node]:
@@ -170,75 +114,95 @@ def _unique(spec: Spec, nodes: list[Node]) -> dict[str, Node]:
     return table
 
 
+def _resolve(spec: Spec, table: dict[str, Node], aliases: dict[str, str]) -> dict[str, Node]:
+    """Rewrite references to a data input's primary field (`real.x`) to the input (`real`)."""
+    for alias in aliases:
+        if alias in table:
+            raise SpecError(f"'{alias}' is the input's own field: choose another name", table[alias].key,
+                            table[alias].loc)
+    return {name: replace(node, inputs=tuple(aliases.get(i, i) for i in node.inputs))
+            for name, node in table.items()}
+
+
 def _check_references(spec: Spec, table: dict[str, Node]) -> None:
     known_modules = {m.name for m in spec.modules}
     for node in table.values():
         for name in node.inputs:
             if name not in table:
-                raise SpecError(f"'{name}' is not an input, flow tensor or objective output"
+                raise SpecError(f"'{name}' is not an input, input field, flow tensor or objective output"
                                 f"{did_you_mean(name, table)}", node.key, node.loc)
-        for module in node.modules + (node.trains or ()) + node.exclude:
+        called = (node.target,) if node.kind == "call" else ()
+        for module in called + node.modules + (node.trains or ()) + node.exclude:
             if module not in known_modules:
                 raise SpecError(f"unknown module '{module}'{did_you_mean(module, known_modules)}",
                                 node.key, node.loc)
 
 
-def _check_sample_output(spec: Spec, table: dict[str, Node]) -> None:
-    """`sample.output`: one node name, or a list of them shown side by side."""
+def _check_sample(spec: Spec, table: dict[str, Node], generators: dict) -> None:
+    """`sample.output`: one node name, or a list of them shown side by side; `sample.objective`:
+    an objective whose recipe generates, with the options that recipe's generator accepts."""
     output = spec.sample.output
-    names = [output] if isinstance(output, str) else output
-    if output is None:
-        return
-    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-        raise spec.error(f"expected a tensor name or a list of them, got {output!r}", "sample", "output")
-    for i, name in enumerate(names):
-        if name not in table:
-            path = ("sample", "output") if isinstance(output, str) else ("sample", "output", i)
-            raise spec.error(f"'{name}' is not a tensor of the graph{did_you_mean(name, table)}", *path)
-
-
-def _check_sample_generator(spec: Spec) -> None:
-    """`sample.objective` names an objective whose recipe generates; `sample.decode` a module;
-    sampler options take the values that recipe allows; `sample.steps` is positive."""
-    from composer.recipes import GENERATORS, SAMPLE_CHOICES
-
-    sample = spec.sample
-    modules = [m.name for m in spec.modules]
-    if sample.decode is not None and sample.decode not in modules:
-        raise spec.error(f"unknown module '{sample.decode}'{did_you_mean(str(sample.decode), modules)}",
-                         "sample", "decode")
-    if sample.steps < 1:
-        raise spec.error(f"expected a positive number of sampler steps, got {sample.steps}", "sample", "steps")
-    if sample.objective is None:
+    if output is not None:
+        names = [output] if isinstance(output, str) else output
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            raise spec.error(f"expected a tensor name or a list of them, got {output!r}", "sample", "output")
+        for i, name in enumerate(names):
+            if name not in table:
+                path = ("sample", "output") if isinstance(output, str) else ("sample", "output", i)
+                raise spec.error(f"'{name}' is not a tensor of the graph{did_you_mean(name, table)}", *path)
+    objective = spec.sample.objective
+    if objective is None:
         return
     recipes = {o.name: o.recipe for o in spec.objectives}
-    if sample.objective not in recipes:
-        raise spec.error(f"unknown objective '{sample.objective}'{did_you_mean(str(sample.objective), recipes)}",
+    if objective not in recipes:
+        raise spec.error(f"unknown objective '{objective}'{did_you_mean(str(objective), recipes)}",
                          "sample", "objective")
-    recipe = recipes[sample.objective]
-    if recipe not in GENERATORS:
-        raise spec.error(f"objective '{sample.objective}' (recipe {recipe}) does not generate; recipes that do: "
-                         f"{', '.join(sorted(GENERATORS))}", "sample", "objective")
-    for key, allowed in SAMPLE_CHOICES.get(recipe, {}).items():
-        value = getattr(sample, key)
-        if value is not None and value not in allowed:
-            raise spec.error(f"unknown {key} '{value}'{did_you_mean(str(value), allowed)}", "sample", key)
+    if objective not in generators:
+        makers = [o.name for o in spec.objectives if o.name in generators]
+        raise spec.error(f"objective '{objective}' (recipe {recipes[objective]}) does not generate; "
+                         + (f"objectives that do: {', '.join(makers)}" if makers else
+                            "to sample a flow tensor, set sample.output instead"), "sample", "objective")
+    generator = generators[objective]
+    bind_args(spec, generator.__call__, spec.sample.options, ("sample",),
+              f"the generator of recipe {recipes[objective]}", supplied=("gen", "n"))
+    try:
+        generator.check(spec.sample.options, {m.name for m in spec.modules})
+    except OptionError as err:
+        raise spec.error(err.message, "sample", err.key) from None
 
 
-def _check_metrics(spec: Spec) -> None:
+def _check_metrics(spec: Spec, table: dict[str, Node]) -> None:
     """`eval.metrics`: known names and options, checked before training rather than after it."""
     from composer.metrics import METRICS
 
     for name, options in (spec.eval.metrics or {}).items():
         path = ("eval", "metrics", name)
         if name not in METRICS:
-            raise spec.error(f"unknown metric '{name}'{did_you_mean(name, METRICS)}", *path)
+            raise spec.error(METRICS.unknown(name), *path)
         if options is not None and not isinstance(options, dict):
             raise spec.error(f"expected a mapping of metric options, got {options!r}", *path)
-        _bind(spec, METRICS[name], options or {}, path, f"metric {name}", supplied=("samples", "table", "runner"))
-        if "samples" in inspect.signature(METRICS[name]).parameters and isinstance(spec.sample.output, list):
+        metric = METRICS[name]
+        bind_args(spec, metric, options or {}, path, f"metric {name}", supplied=METRICS.supplied)
+        check_tensor_args(spec, metric, options or {}, path, f"metric {name}")
+        for key, value in (options or {}).items():
+            if key in _tensor_options(metric) and value not in table:
+                raise spec.error(f"'{value}' is not a tensor of the graph{did_you_mean(str(value), table)}",
+                                 *path, key)
+        if "samples" in inspect.signature(metric).parameters and isinstance(spec.sample.output, list):
             raise spec.error(f"metric {name} scores generated samples: sample.output must name one tensor, "
                              "not a list", *path)
+
+
+def _tensor_options(fn) -> set:
+    import typing
+
+    from .nodes import Tensor
+
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # noqa: BLE001
+        return set()
+    return {k for k, h in hints.items() if Tensor in ({h} | set(typing.get_args(h)))}
 
 
 def _check_sample_shapes(spec: Spec, graph: Graph) -> None:
@@ -268,7 +232,8 @@ def _owners(spec: Spec, graph: Graph) -> dict[str, str]:
                                  "optimizers", opt.name, "params")
             if name in owner:
                 raise spec.error(f"module '{name}' is already updated by optimizer '{owner[name]}'; "
-                                 "every parameter has exactly one optimizer", "optimizers", opt.name, "params")
+                                 "every parameter has exactly one optimizer (to step one optimizer in several phases, "
+                                 "declare them under 'phases:')", "optimizers", opt.name, "params")
             if graph.param_counts[name] == 0:
                 raise spec.error(f"module '{name}' has no parameters to optimize", "optimizers", opt.name, "params")
             owner[name] = opt.name

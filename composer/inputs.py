@@ -1,51 +1,94 @@
-"""What each input draws per step: data sources (looked up in composer.data) and noise kinds."""
+"""What each input draws per step: data sources (registry `sources`) and noise kinds (`noise`).
+
+An input with `source:` is a data input. Its source yields named fields drawn with the same
+indices: the input's own name is the first field (`x`, the samples), `NAME.y` the labels,
+`NAME.target` the paired image, ... (`Source.fields` says which, without reading any file).
+An input with `noise:` draws fresh noise of a per-sample `shape` (or shaped `like` another
+tensor) every step.
+"""
 from __future__ import annotations
 
+import inspect
 from functools import lru_cache
 
-from .errors import SpecError, did_you_mean
+import torch
+
+from .errors import SpecError
+from .registry import Registry
+
+INPUT_KEYS = ("batch",)            # keys of any input, not passed to its source or noise
+NOISE_KEYS = ("shape", "like")     # keys of any noise input, not passed to the draw function
 
 
-def normal(*, shape: list | None = None, like: str | None = None, scale: float = 1.0):
-    """N(0, scale^2 I) noise of a per-sample `shape`, or shaped like another tensor."""
+# ------------------------------------------------------------------------------ noise
+def normal(size, *, generator, scale: float = 1.0) -> torch.Tensor:
+    """N(0, scale^2 I) noise of a per-sample `shape`, or shaped `like` another tensor."""
+    return torch.randn(size, generator=generator) * scale
 
 
-def uniform(*, shape: list | None = None, like: str | None = None, low: float = 0.0, high: float = 1.0):
+def uniform(size, *, generator, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
     """U(low, high) noise; `shape: []` gives one scalar per sample (e.g. diffusion time)."""
+    return low + (high - low) * torch.rand(size, generator=generator)
 
 
-NOISE = {
+def categorical(size, *, generator, classes: int) -> torch.Tensor:
+    """Class labels drawn uniformly from 0 .. classes-1 (int64), e.g. to condition a generator."""
+    if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
+        raise ValueError(f"classes must be a positive integer, got {classes!r}")
+    return torch.randint(classes, size, generator=generator)
+
+
+NOISE = Registry("noise", {
     "normal": normal,
     "uniform": uniform,
-}
-
-# Per-sample shapes of the built-in sources, known without reading any file, so that
-# graphs over user folders validate and plan on machines that do not have the folder.
-SHAPES = {
-    "digits": lambda a: (1, a.get("size", 8), a.get("size", 8)),
-    "digit_styles": lambda a: (1, a.get("size", 16), a.get("size", 16)),
-    "image_folder": lambda a: (a.get("channels", 3), a.get("size", 64), a.get("size", 64)),
-    "unpaired_folder": lambda a: (a.get("channels", 3), a.get("size", 256), a.get("size", 256)),
-    "ring": lambda a: (2,),
-    "grid": lambda a: (2,),
-    "moons": lambda a: (2,),
-    "swiss_roll": lambda a: (2,),
-}
+    "categorical": categorical,
+}, supplied=("size", "generator"))
 
 
-def source_fn(spec, item):
+# ------------------------------------------------------------------------------ data
+class Source:
+    """A data source: `load(**args) -> Table`, and optionally `fields(args) -> {field: (shape,
+    dtype)}` so that graphs validate and plan without reading the data (user folders)."""
+
+    def __init__(self, load, fields=None):
+        self.load, self.fields_of = load, fields
+        self.__signature__ = inspect.signature(load)
+        self.__doc__ = load.__doc__
+
+    def __call__(self, **args):
+        return self.load(**args)
+
+
+def image_fields(channels, size, *, labels: bool = False, extra=()) -> dict:
+    shape = (channels, size, size)
+    out = {"x": (shape, torch.float32)}
+    if labels:
+        out["y"] = ((), torch.int64)
+    out.update({name: (shape, torch.float32) for name in extra})
+    return out
+
+
+def point_fields(dim: int = 2) -> dict:
+    return {"x": ((dim,), torch.float32)}
+
+
+def fields(spec, item) -> dict:
+    """{field: (per-sample shape, dtype)} of a data input, its primary field first."""
+    source = source_of(spec, item)
+    if source.fields_of is not None:
+        bound = source.__signature__.bind(**item.args)
+        bound.apply_defaults()
+        return source.fields_of(bound.arguments)
+    table = load_table(spec, item)
+    return {k: (tuple(v.shape[1:]), v.dtype) for k, v in table.columns().items()}
+
+
+def source_of(spec, item) -> Source:
     from composer.data import SOURCES
 
     if item.target not in SOURCES:
-        raise spec.error(f"unknown source '{item.target}'{did_you_mean(item.target, SOURCES)}",
-                         "inputs", item.name, "source")
+        raise spec.error(SOURCES.unknown(item.target), "inputs", item.name, "source")
     return SOURCES[item.target]
-
-
-def data_shape(spec, item) -> tuple:
-    if item.target in SHAPES:
-        return tuple(SHAPES[item.target](item.args))
-    return tuple(load_table(spec, item).x.shape[1:])
 
 
 def load_table(spec, item, **override):

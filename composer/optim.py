@@ -6,13 +6,14 @@ import math
 import torch
 
 from .errors import did_you_mean
+from .registry import Registry
 
-OPTIMIZERS = {
+OPTIMIZERS = Registry("optimizer type", {
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,
     "sgd": torch.optim.SGD,
     "rmsprop": torch.optim.RMSprop,
-}
+}, supplied=("params", "lr"))
 
 
 def constant(step: int, *, total: int) -> float:
@@ -36,12 +37,12 @@ def step_decay(step: int, *, total: int, every: int, gamma: float = 0.1) -> floa
     return gamma ** (step // every)
 
 
-LR_SCHEDULES = {
+LR_SCHEDULES = Registry("lr schedule", {
     "constant": constant,
     "linear_decay": linear_decay,
     "cosine": cosine,
     "step": step_decay,
-}
+}, supplied=("step", "total"))
 
 
 class ScheduleFactor:

@@ -11,7 +11,7 @@ stale, as hand-written loops reuse their fakes (set schedule.refresh_detached to
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from .errors import SpecError, did_you_mean
@@ -27,6 +27,7 @@ class Op:
 @dataclass(frozen=True)
 class Phase:
     name: str
+    optimizers: tuple[str, ...]
     terms: tuple[str, ...]
     trains: tuple[str, ...]
     frozen: tuple[str, ...]
@@ -35,6 +36,7 @@ class Phase:
     needed: tuple[str, ...]  # every node it reads, in topological order
     repeat: int = 1
     every: int = 1
+    redraw: tuple[str, ...] = ()   # inputs drawn afresh for this phase
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,17 +62,37 @@ class Plan:
         return tuple(out) + ((tuple(current),) if current else ())
 
     def active(self, step: int) -> tuple[str, ...]:
-        return tuple(p.name for p in self.phases if step % p.every == 0)
+        """Phases that run at `step`: due by their `every`, with at least one term due."""
+        return tuple(p.name for p in self.phases if step % p.every == 0 and self.terms_at(p, step))
 
-    def program(self, names: tuple[str, ...]) -> tuple[tuple[Op, ...], ...]:
-        return self._programs.setdefault(names, simulate(self, names))
+    def terms_at(self, phase: Phase, step: int) -> tuple[str, ...]:
+        """The phase's terms evaluated at `step` (a term with `every: k` runs on multiples of k)."""
+        return tuple(t for t in phase.terms if step % self.graph.nodes[t].every == 0)
+
+    def view(self, name: str, step: int) -> Phase:
+        """The phase as it runs at `step`: only its due terms, and only what they need."""
+        phase = self.phase(name)
+        terms = self.terms_at(phase, step)
+        if terms == phase.terms:
+            return phase
+        return self._views.setdefault((name, terms), _restrict(self.graph, phase, terms))
+
+    def program(self, names: tuple[str, ...], step: int = 0) -> tuple[tuple[Op, ...], ...]:
+        key = (names, tuple(self.terms_at(self.phase(n), step) for n in names))
+        if key not in self._programs:
+            self._programs[key] = simulate(self, tuple(self.view(n, step) for n in names))
+        return self._programs[key]
 
     @cached_property
     def _programs(self) -> dict:
         return {}
 
+    @cached_property
+    def _views(self) -> dict:
+        return {}
+
     def forward_calls(self) -> dict[str, int]:
-        """Module calls in one full step (every phase active), counting repeats."""
+        """Module calls in one full step (every phase and term active), counting repeats."""
         calls = {name: 0 for name in self.graph.param_counts}
         for names in self.rounds(tuple(p.name for p in self.phases)):
             for ops in self.program(names):
@@ -82,40 +104,47 @@ class Plan:
 
 
 def compile(graph: Graph) -> Plan:
-    """Derive the phases; raise SpecError if the schedule or the terms cannot be satisfied."""
+    """Derive the phases (or take the declared ones); raise SpecError if the schedule, the
+    phases or the terms cannot be satisfied."""
+    from .phases import declared_phases
+
     spec = graph.spec
-    optimizers = [o.name for o in spec.optimizers]
-    order = list(spec.schedule.order) or optimizers
+    chosen = declared_phases(graph)
+    names = [c.name for c in chosen]
+    order = list(spec.schedule.order) or names
     for i, name in enumerate(order):
-        if name not in optimizers:
-            raise spec.error(f"unknown phase '{name}': phases are named after optimizers"
-                             f"{did_you_mean(name, optimizers)}", "schedule", "order", i)
-    missing = [o for o in optimizers if o not in order]
+        if name not in names:
+            raise spec.error(f"unknown phase '{name}'{did_you_mean(name, names)} (phases: {', '.join(names)})",
+                             "schedule", "order", i)
+    missing = [n for n in names if n not in order]
     if missing:
-        raise spec.error(f"optimizer(s) {', '.join(missing)} missing from the order: every optimizer is a phase",
+        raise spec.error(f"phase(s) {', '.join(missing)} missing from the order: every phase runs",
                          "schedule", "order")
     for key in ("repeat", "every"):
         for name in getattr(spec.schedule, key):
-            if name not in order:
-                raise spec.error(f"unknown phase '{name}'{did_you_mean(name, order)}", "schedule", key, name)
-    phases = tuple(_phase(graph, name) for name in order)
-    if not phases:
+            if name not in names:
+                raise spec.error(f"unknown phase '{name}'{did_you_mean(name, names)}", "schedule", key, name)
+    if not chosen:
         raise SpecError("nothing to train: add optimizers and objectives", "optimizers", spec.loc("optimizers"))
-    return Plan(graph, phases)
+    by_name = {c.name: c for c in chosen}
+    return Plan(graph, tuple(_phase(graph, by_name[name]) for name in order))
 
 
-def _phase(graph: Graph, name: str) -> Phase:
+def _phase(graph: Graph, chosen) -> Phase:
     spec = graph.spec
-    trains = tuple(m for m, o in graph.owner.items() if o == name)
-    terms = tuple(t.name for t in graph.terms if set(graph.term_trains(t)) & set(trains))
-    if not terms:
-        raise spec.error(f"optimizer '{name}' updates {list(trains)} but no loss term depends on them",
-                         "optimizers", name)
-    live, needed, cuts = _walk(graph, terms, set(trains))
+    trains = tuple(m for m, o in graph.owner.items() if o in chosen.optimizers)
+    live, needed, cuts = _walk(graph, chosen.terms, set(trains))
     frozen = sorted({m for n in live for m in graph.nodes[n].uses if graph.trainable(m) and m not in trains})
     ordered = tuple(n for n in graph.nodes if n in needed)
-    return Phase(name, terms, trains, tuple(frozen), tuple(sorted(cuts)), frozenset(live), ordered,
-                 spec.schedule.repeat.get(name, 1), spec.schedule.every.get(name, 1))
+    return Phase(chosen.name, chosen.optimizers, chosen.terms, trains, tuple(frozen), tuple(sorted(cuts)),
+                 frozenset(live), ordered, spec.schedule.repeat.get(chosen.name, 1),
+                 spec.schedule.every.get(chosen.name, 1), chosen.redraw)
+
+
+def _restrict(graph: Graph, phase: Phase, terms: tuple[str, ...]) -> Phase:
+    live, needed, cuts = _walk(graph, terms, set(phase.trains))
+    ordered = tuple(n for n in graph.nodes if n in needed)
+    return replace(phase, terms=terms, live=frozenset(live), needed=ordered, cuts=tuple(sorted(cuts)))
 
 
 def _walk(graph: Graph, terms, trains: set):
@@ -140,21 +169,26 @@ def _walk(graph: Graph, terms, trains: set):
     return live, needed, cuts
 
 
-def simulate(plan: Plan, names: tuple[str, ...]) -> tuple[tuple[Op, ...], ...]:
-    """The ops of one round: which nodes each phase computes and which it reuses."""
+def simulate(plan: Plan, phases: tuple[Phase, ...]) -> tuple[tuple[Op, ...], ...]:
+    """The ops of one round: which nodes each phase computes and which it reuses. A value is
+    stamped with the parameter versions of the modules upstream of it and the draw count of the
+    inputs it comes from; a phase's `redraw` bumps its inputs' draw counts."""
     graph, refresh = plan.graph, plan.spec.schedule.refresh_detached
     versions = {m: 0 for m in graph.param_counts}
-    env: dict[str, tuple] = {}          # node -> (upstream versions, modules it carries grads of)
+    draws = {n: 0 for n, node in graph.nodes.items() if node.kind in ("data", "noise")}
+    env: dict[str, tuple] = {}          # node -> (stamp, modules it carries grads of)
     program = []
-    for name in names:
-        phase = plan.phase(name)
+    for phase in phases:
+        for name in phase.redraw:
+            draws[name] += 1
         ops = []
         for node_name in phase.needed:
             node = graph.nodes[node_name]
             if node.kind == "term":
                 ops.append(Op(node_name, "loss"))
                 continue
-            stamp = tuple(versions[m] for m in sorted(graph.upstream[node_name]))
+            stamp = (tuple(versions[m] for m in sorted(graph.upstream[node_name])),
+                     tuple(draws[i] for i in sorted(graph.drawn_from[node_name])))
             if _reusable(env.get(node_name), stamp, node_name, phase, graph, refresh):
                 ops.append(Op(node_name, "reuse"))
                 continue
@@ -168,6 +202,8 @@ def simulate(plan: Plan, names: tuple[str, ...]) -> tuple[tuple[Op, ...], ...]:
 
 def _reusable(entry, stamp, name, phase: Phase, graph: Graph, refresh: bool) -> bool:
     if entry is None:
+        return False
+    if entry[0][1] != stamp[1]:        # an input it comes from was drawn again
         return False
     if name not in phase.live:
         return not refresh or entry[0] == stamp

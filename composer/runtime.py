@@ -1,8 +1,9 @@
 """The runtime: a small interpreter over the compiled Plan, on HuggingFace Accelerate.
 
 `Runner.step()` runs one training step: for each round, for each phase, it sets which modules
-are frozen, executes the phase's ops (compute or reuse; detach on cut edges), reduces the loss
-terms, and steps the phase's optimizer. There is no generated code.
+are frozen, executes the phase's ops through the shared evaluator (compute or reuse; detach on
+cut edges), reduces the loss terms with their weights at this step, and steps the phase's
+optimizers. There is no generated code, and nothing here names a recipe or a model.
 """
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration
 
 from .errors import ComposerError
+from .evaluator import Context, evaluate
 from .feeds import BatchStream
 from .inputs import load_table
 from .optim import make_lr_schedule, make_optimizer
 from .plan import Plan
-from .runtime_ops import OpContext, noise_like
 from .shapes import build_modules
 
 
@@ -59,7 +60,7 @@ class Runner:
         self.state: dict = {}
         self.step_count = 0
         self.forward_calls = {m: 0 for m in raw}
-        self.ctx = OpContext(self.modules, self.generator, self.state, self.device)
+        self.ctx = Context(self.modules, self.generator, self.device, self._draw, spec.batch_of, self.state)
 
     @property
     def device(self) -> torch.device:
@@ -78,6 +79,7 @@ class Runner:
         Returns the mean of every loss term evaluated in this step."""
         logs: dict[str, float] = {}
         feed = dict(feed or {})
+        self.ctx.step = self.step_count
         for names in self.plan.rounds(self.plan.active(self.step_count)):
             self._round(names, feed, logs)
         with warnings.catch_warnings():   # a phase skipped by `every` has not stepped yet: harmless
@@ -88,12 +90,15 @@ class Runner:
         return logs
 
     def _round(self, names, feed, logs) -> None:
-        env: dict[str, torch.Tensor] = {}
-        for name, ops in zip(names, self.plan.program(names)):
-            phase = self.plan.phase(name)
+        env: dict = {}
+        self.ctx.records.clear()
+        for name, ops in zip(names, self.plan.program(names, self.step_count)):
+            phase = self.plan.view(name, self.step_count)
+            self.ctx.phase = name
             self._freeze(phase.frozen)
-            optimizer = self.optimizers[name]
-            optimizer.zero_grad(set_to_none=True)
+            optimizers = [self.optimizers[o] for o in phase.optimizers]
+            for optimizer in optimizers:
+                optimizer.zero_grad(set_to_none=True)
             with self.accelerator.autocast():
                 loss = self._run_ops(phase, ops, env, feed, logs)
             self._check_finite(name, phase, logs)
@@ -101,7 +106,8 @@ class Runner:
             if self.spec.train.grad_clip:
                 params = [p for m in phase.trains for p in self.modules[m].parameters()]
                 self.accelerator.clip_grad_norm_(params, self.spec.train.grad_clip)
-            optimizer.step()
+            for optimizer in optimizers:
+                optimizer.step()
             self._update_ema(phase.trains)
             self._freeze(())
 
@@ -111,27 +117,25 @@ class Runner:
             node = self.graph.nodes[op.node]
             if op.action == "reuse":
                 continue
-            inputs = [env[i].detach() if (i, node.name) in phase.cuts else env[i] for i in node.inputs]
+            inputs = [_detach(env[i]) if (i, node.name) in phase.cuts else env[i] for i in node.inputs]
             if op.action == "loss":
-                value = node.op(*inputs).float().mean()
+                value = evaluate(node, inputs, self.ctx).float().mean()
                 logs[node.name] = value.item()
-                loss = loss + node.weight * value
+                loss = loss + node.weight_at(self.step_count) * value
+            elif node.name in feed:
+                env[node.name] = self._fed(node, feed)
             else:
-                env[node.name] = self._compute(node, inputs, feed)
+                for module in node.uses:
+                    self.forward_calls[module] += 1
+                env[node.name] = evaluate(node, inputs, self.ctx)
         return loss
 
-    def _compute(self, node, inputs, feed) -> torch.Tensor:
-        if node.name in feed:
-            return feed[node.name].to(self.device)
-        if node.kind == "data":
-            return self.streams[node.name].next().to(self.device)
-        if node.kind == "noise":
-            return noise_like(node, inputs, self.spec.batch_of(node.name), self.generator, self.device)
-        for module in node.uses:
-            self.forward_calls[module] += 1
-        if node.kind == "call":
-            return self.modules[node.target](*inputs)
-        return node.op(self.ctx, *inputs)
+    def _fed(self, node, feed) -> torch.Tensor:
+        self.ctx.records.pop(node.name, None)   # a fed data input's fields must be fed too
+        return feed[node.name].to(self.device)
+
+    def _draw(self, name: str) -> dict:
+        return self.streams[name].next()
 
     def _freeze(self, frozen) -> None:
         for name in self.graph.owner:
@@ -174,6 +178,12 @@ def _accelerator(cpu: bool, precision: str) -> Accelerator:
             AcceleratorState._reset_state(reset_partial_state=True)
     return Accelerator(cpu=cpu, mixed_precision=precision,
                        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True))
+
+
+def _detach(value):
+    if isinstance(value, (tuple, list)):
+        return type(value)(v.detach() for v in value)
+    return value.detach()
 
 
 class NonFiniteLoss(ComposerError):

@@ -25,7 +25,7 @@ def build_modules(spec: Spec, device: str | torch.device = "cpu") -> dict[str, n
         with torch.device(device):
             try:
                 built[module.name] = instantiate(module)
-            except (ValueError, TypeError, AssertionError) as err:
+            except Exception as err:  # noqa: BLE001 -- a block's own argument checks
                 raise spec.error(f"cannot build block: {err}", "modules", module.name) from None
     return built
 
@@ -34,40 +34,49 @@ def count_parameters(spec: Spec) -> dict[str, int]:
     return {name: sum(p.numel() for p in m.parameters()) for name, m in build_modules(spec, "meta").items()}
 
 
-def infer_shapes(graph) -> dict[str, tuple]:
-    """Run the whole graph on meta tensors; report the YAML line of the first failing node."""
-    from .inputs import data_shape
-    from .runtime_ops import OpContext, noise_like
+def infer_shapes(graph) -> dict[str, tuple | list]:
+    """Run the whole graph on meta tensors through the shared evaluator; report the YAML line of
+    the first failing node. A node's entry is its per-sample shape, or a list of them for a
+    multi-output value (a module returning a tuple, `chunk`)."""
+    from .evaluator import Context, evaluate
+    from .inputs import fields
 
     spec = graph.spec
-    modules = build_modules(spec, "meta")
-    ctx = OpContext(modules=modules, generator=None, state={}, device=torch.device("meta"))
-    values: dict[str, torch.Tensor] = {}
+    layout = {i.name: fields(spec, i) for i in spec.inputs if i.kind == "data"}
+
+    def draw(name):
+        return {f: torch.empty((spec.batch_of(name),) + tuple(shape), dtype=dtype, device="meta")
+                for f, (shape, dtype) in layout[name].items()}
+
+    ctx = Context(build_modules(spec, "meta"), None, torch.device("meta"), draw, spec.batch_of)
+    values: dict = {}
     for name, node in graph.nodes.items():
         inputs = [values[i] for i in node.inputs]
         try:
-            if node.kind == "data":
-                shape = data_shape(spec, spec.input(name))
-                values[name] = torch.empty((spec.batch_of(name),) + shape, device="meta")
-            elif node.kind == "noise":
-                values[name] = noise_like(node, inputs, spec.batch_of(name), None, torch.device("meta"))
-            elif node.kind == "call":
-                values[name] = modules[node.target](*inputs)
-            elif node.kind == "fn":
-                values[name] = node.op(ctx, *inputs)
-            else:
-                values[name] = _check_term(node, node.op(*inputs), inputs)
+            values[name] = evaluate(node, inputs, ctx)
         except SpecError:
             raise
         except Exception as err:  # noqa: BLE001 -- any failure of user blocks is reported at its YAML line
-            shapes = ", ".join(f"{i} {list(values[i].shape)}" for i in node.inputs)
+            shapes = ", ".join(f"{i} {_full_shape(values[i])}" for i in node.inputs)
             where = ""
             if node.kind == "call":
                 err = _real_error(spec, node.target, inputs) or err
                 where = f" (module {node.target} is defined at {spec.loc('modules', node.target)})"
             raise SpecError(f"{node.describe()} failed on inputs {shapes or '(none)'}: "
                             f"{_first_line(err)}{where}", node.key, node.loc) from None
-    return {name: tuple(v.shape[1:]) for name, v in values.items() if isinstance(v, torch.Tensor)}
+    return {name: _shape(v) for name, v in values.items()}
+
+
+def _shape(value):
+    if isinstance(value, (tuple, list)):
+        return [_shape(v) for v in value]
+    return tuple(value.shape[1:])
+
+
+def _full_shape(value) -> str:
+    if isinstance(value, (tuple, list)):
+        return "(" + ", ".join(_full_shape(v) for v in value) + ")"
+    return str(list(value.shape))
 
 
 def _real_error(spec: Spec, name: str, inputs) -> Exception | None:
@@ -79,13 +88,6 @@ def _real_error(spec: Spec, name: str, inputs) -> Exception | None:
     except Exception as err:  # noqa: BLE001
         return err
     return None
-
-
-
-def _check_term(node, value, inputs) -> torch.Tensor:
-    if value.dim() != 1:
-        raise ValueError(f"loss term must return one value per sample, got shape {list(value.shape)}")
-    return value
 
 
 def _first_line(err: Exception) -> str:

@@ -5,16 +5,19 @@ so later stages (graph build, shape checks, plan) can point back at the YAML.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import Loc, SpecError, did_you_mean
+from .flowexpr import FlowSyntaxError
+from .flowexpr import parse as parse_call
 from .yamlio import Locs, apply_overrides, load_file
 
-SECTIONS = ("name", "inputs", "modules", "flow", "objectives", "optimizers", "schedule",
-            "train", "sample", "eval")
-CALL = re.compile(r"^\s*([A-Za-z_][\w]*)\s*\(\s*([\w\s,]*)\)\s*$")
+SECTIONS = ("name", "plugins", "inputs", "modules", "flow", "objectives", "optimizers", "phases",
+            "schedule", "train", "sample", "eval")
+OBJECTIVE_KEYS = ("recipe", "weight", "every", "terms")   # keys every objective takes
+TERM_KEYS = ("weight", "every")                           # keys of one term under `terms:`
+PHASE_KEYS = ("terms", "optimizers", "redraw")
 
 
 @dataclass(frozen=True)
@@ -41,18 +44,37 @@ class ModuleSpec:
 
 @dataclass(frozen=True)
 class FlowSpec:
-    """`name: module(input, ...)`: one named tensor of the DAG."""
+    """`name: target(input, ..., key=value)`: one named tensor of the DAG, computed by a module
+    (`target` names a module; `args` empty) or by a flow op (`target` names an op)."""
     name: str
-    module: str
+    target: str
     inputs: tuple[str, ...]
+    args: dict = field(default_factory=dict)
     loc: Loc | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
 class ObjectiveSpec:
+    """A recipe and its arguments, plus what every objective takes: `weight` (a number or a
+    weight schedule scaling all its terms), `every` (evaluate its terms every k steps) and
+    `terms` (per-term `weight`/`every`, e.g. `terms: {D_r1: {every: 16}}`)."""
     name: str
     recipe: str
     args: dict = field(default_factory=dict)
+    weight: float | dict = 1.0
+    every: int = 1
+    terms: dict = field(default_factory=dict)
+    loc: Loc | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class PhaseSpec:
+    """An explicit phase: the terms it minimises and the optimizers it steps on one backward
+    (defaults: derived from the phase's name as an optimizer), and inputs it draws afresh."""
+    name: str
+    terms: tuple[str, ...] | None = None
+    optimizers: tuple[str, ...] | None = None
+    redraw: tuple[str, ...] = ()
     loc: Loc | None = field(default=None, compare=False)
 
 
@@ -94,14 +116,13 @@ class TrainSpec:
 
 @dataclass(frozen=True)
 class SampleSpec:
+    """What every generator shares; `options` are the keys of the generating recipe (e.g. the
+    denoising recipe's sampler, steps, spacing, decode, guidance), checked when the graph is built."""
     output: str | list | None = None  # flow tensor(s) to generate (GANs, translation); a list: side by side
-    objective: str | None = None   # diffusion objective whose sampler generates
-    sampler: str = "heun"
-    steps: int = 20
-    spacing: str | None = None     # time grid: uniform | quadratic | logsnr (None: the sampler's default)
-    decode: str | None = None      # module applied to generated latents
+    objective: str | None = None   # objective whose recipe generates (diffusion)
     n: int = 64
     nrow: int | None = None
+    options: dict = field(default_factory=dict)
     loc: Loc | None = field(default=None, compare=False)
 
 
@@ -125,6 +146,8 @@ class Spec:
     train: TrainSpec
     sample: SampleSpec
     eval: EvalSpec
+    plugins: tuple[str, ...] = ()
+    phases: tuple[PhaseSpec, ...] = ()
     file: str = field(default="<spec>", compare=False)
     data: dict = field(default_factory=dict, repr=False, compare=False)
     locs: dict = field(default_factory=dict, repr=False, compare=False)
@@ -152,6 +175,13 @@ def nearest_loc(locs: Locs, file: str, path: tuple) -> Loc:
     return Loc(file)
 
 
+def with_overrides(spec: Spec, overrides) -> Spec:
+    """The Spec with `key=value` overrides applied (as if they had been given on load)."""
+    if not overrides:
+        return spec
+    return parse(spec.data, spec.locs, spec.file, overrides)
+
+
 def load(path: str | Path, overrides=()) -> Spec:
     """Read a graph file, apply `key=value` overrides, parse into a Spec."""
     data, locs = load_file(path)
@@ -168,8 +198,9 @@ def parse(data: dict, locs: Locs | None = None, file: str = "<spec>", overrides=
         inputs=p.entries("inputs", p.input), modules=p.entries("modules", p.module),
         flow=p.entries("flow", p.flow), objectives=p.entries("objectives", p.objective),
         optimizers=p.entries("optimizers", p.optimizer), schedule=p.schedule(),
-        train=p.simple("train", TrainSpec), sample=p.simple("sample", SampleSpec),
-        eval=p.simple("eval", EvalSpec), file=file, data=data, locs=locs)
+        train=p.simple("train", TrainSpec), sample=p.sample(),
+        eval=p.simple("eval", EvalSpec), plugins=p.plugins(), phases=p.entries("phases", p.phase),
+        file=file, data=data, locs=locs)
     return spec
 
 
@@ -227,26 +258,84 @@ class _Parser:
 
     def flow(self, path, name, value) -> FlowSpec:
         if isinstance(value, str):
-            match = CALL.match(value)
-            if not match:
-                raise self.fail(f"expected 'module(input, ...)', got '{value}'", path)
-            module, args = match.group(1), match.group(2)
-            inputs = tuple(a.strip() for a in args.split(",") if a.strip())
-            return FlowSpec(name, module, inputs, self.loc(path))
-        body = self.mapping(path, value, "module: ..., inputs: [...]")
-        self.keys(path, body, ("module", "inputs"))
-        if "module" not in body:
-            raise self.fail("a flow entry needs 'module'", path)
-        inputs = body.get("inputs", [])
+            try:
+                call = parse_call(value)
+            except FlowSyntaxError as err:
+                raise self.fail(str(err), path) from None
+            return FlowSpec(name, call.target, call.inputs, call.args, self.loc(path))
+        body = dict(self.mapping(path, value, "module: ..., inputs: [...] or op: ..., inputs: [...]"))
+        kinds = [k for k in ("module", "op") if k in body]
+        if len(kinds) != 1:
+            raise self.fail("a flow entry needs exactly one of 'module' or 'op'", path)
+        target = body.pop(kinds[0])
+        if kinds[0] == "module":
+            self.keys(path, body, ("inputs",))
+        inputs = body.pop("inputs", [])
         inputs = [inputs] if isinstance(inputs, str) else inputs
-        return FlowSpec(name, str(body["module"]), tuple(str(i) for i in inputs), self.loc(path))
+        if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
+            raise self.fail(f"inputs must be a list of tensor names, got {inputs!r}", path + ("inputs",))
+        return FlowSpec(name, str(target), tuple(inputs), body, self.loc(path))
 
     def objective(self, path, name, value) -> ObjectiveSpec:
         body = dict(self.mapping(path, value, "recipe: ... and its arguments"))
         if "recipe" not in body:
             raise self.fail("an objective needs 'recipe' (a name from the recipe registry)", path)
         recipe = body.pop("recipe")
-        return ObjectiveSpec(name, str(recipe), body, self.loc(path))
+        weight = body.pop("weight", 1.0)
+        self.weight(path + ("weight",), weight)
+        every = self.positive_int(path + ("every",), body.pop("every", 1))
+        terms = self.mapping(path + ("terms",), body.pop("terms", None), "term: {weight, every}")
+        for term, options in terms.items():
+            options = self.mapping(path + ("terms", term), options, "weight, every")
+            self.keys(path + ("terms", term), options, TERM_KEYS)
+            self.weight(path + ("terms", term, "weight"), options.get("weight", 1.0))
+            self.positive_int(path + ("terms", term, "every"), options.get("every", 1))
+        return ObjectiveSpec(name, str(recipe), body, weight, every, dict(terms), self.loc(path))
+
+    def weight(self, path, value) -> None:
+        """A weight is a number or a schedule mapping `{type: linear, ...}` (checked at build)."""
+        if isinstance(value, dict):
+            if "type" not in value:
+                raise self.fail("a weight schedule needs 'type' (e.g. linear)", path)
+            return
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+            raise self.fail(f"expected a number or a weight schedule mapping, got {value!r}", path)
+
+    def positive_int(self, path, value) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise self.fail(f"expected a positive integer, got {value!r}", path)
+        return value
+
+    def names(self, path, value, what: str) -> tuple[str, ...]:
+        value = [value] if isinstance(value, str) else value
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(f"expected a list of {what}, got {value!r}", path)
+        return tuple(value)
+
+    def phase(self, path, name, value) -> PhaseSpec:
+        body = self.mapping(path, value, "terms, optimizers, redraw")
+        self.keys(path, body, PHASE_KEYS)
+        terms = self.names(path + ("terms",), body["terms"], "terms") if "terms" in body else None
+        opts = self.names(path + ("optimizers",), body["optimizers"], "optimizers") if "optimizers" in body else None
+        redraw = self.names(path + ("redraw",), body.get("redraw", []), "inputs")
+        return PhaseSpec(name, terms, opts, redraw, self.loc(path))
+
+    def plugins(self) -> tuple[str, ...]:
+        return self.names(("plugins",), self.data.get("plugins") or [], "plugin names")
+
+    def sample(self) -> SampleSpec:
+        path = ("sample",)
+        body = dict(self.mapping(path, self.data.get("sample"), "sample"))
+        core = {k: body.pop(k) for k in ("output", "objective", "n", "nrow") if k in body}
+        if body and core.get("objective") is None:
+            key = next(iter(body))
+            raise self.fail(f"unknown key '{key}'{did_you_mean(str(key), ('output', 'objective', 'n', 'nrow'))}"
+                            " (keys such as 'sampler' belong to the generating objective: set sample.objective)",
+                            path + (key,))
+        for key in ("n", "nrow"):
+            if key in core and core[key] is not None:
+                self.positive_int(path + (key,), core[key])
+        return SampleSpec(**core, options=body, loc=self.loc(path))
 
     def optimizer(self, path, name, value) -> OptimizerSpec:
         body = dict(self.mapping(path, value, "params: [modules], type, lr, ..."))

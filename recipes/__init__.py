@@ -1,21 +1,19 @@
-"""Objectives and their update rules. Each recipe expands into graph nodes and tagged loss terms;
-recipes that generate (diffusion) also name how."""
+"""Objectives and their update rules. Each recipe expands into graph nodes and tagged loss terms
+(a list of nodes, or an `Expansion` that also says how the recipe generates), one recipe a file."""
+from composer.registry import Registry
+
 from .adversarial import adversarial
-from .denoising import SAMPLE_CHOICES as DENOISING_SAMPLE_CHOICES
+from .classification import cross_entropy
 from .denoising import denoising
-from .denoising import generate as generate_denoising
+from .feature_matching import feature_matching
+from .kl import kl_divergence
 from .reconstruction import reconstruction
 
-RECIPES = {
+RECIPES = Registry("recipe", {
     "adversarial": adversarial,
     "reconstruction": reconstruction,
     "denoising": denoising,
-}
-
-GENERATORS = {
-    "denoising": generate_denoising,
-}
-
-SAMPLE_CHOICES = {            # recipe -> sample.* key -> allowed values, checked at build
-    "denoising": DENOISING_SAMPLE_CHOICES,
-}
+    "kl_divergence": kl_divergence,
+    "cross_entropy": cross_entropy,
+    "feature_matching": feature_matching,
+})

@@ -3,35 +3,62 @@
 It is not one loss but an update recipe. It expands into ordinary graph nodes and loss terms,
 each tagged with who minimises it (Goodfellow et al. 2014; the course notes' practical form):
 
-    real_logits = critic(real)        D_real: minimised by the critic
-    fake_logits = critic(fake)        D_fake: minimised by the critic (the scheduler cuts `fake`)
+    real_logits = critic(*real)       D_real: minimised by the critic
+    fake_logits = critic(*fake)       D_fake: minimised by the critic (the scheduler cuts `fake`)
                                       G:      minimised by whatever produced `fake`, critic frozen
+                                      E:      (train_real) minimised by whatever produced `real`
 
+`real` and `fake` may each be a list of tensors, passed to the critic together: a conditional
+critic `D(x, y)` (real: [x, y], fake: [fake, y_fake]) or a critic on pairs `D(x, z)` (BiGAN/ALI).
 The scheduler, not this file, decides where the detach goes and what is frozen.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 
-from composer.nodes import Node
+from composer.errors import did_you_mean
+from composer.nodes import Loss, Node, Tensors
+from composer.registry import Registry
 
 from .penalties import PENALTIES
 from .pool import ImagePool
 
 
+@dataclass(frozen=True)
+class GANLoss:
+    """The per-logit losses of one game: the critic's on real and on fake logits, the generator's
+    on fake logits, and the encoder's on real logits (the side that produced `real` wants it
+    judged fake: BiGAN/ALI, Donahue et al. 2017, Dumoulin et al. 2017)."""
+
+    D_real: Callable
+    D_fake: Callable
+    G: Callable
+    E: Callable
+
+
+LOSSES = Registry("adversarial loss", {
+    "non_saturating": GANLoss(lambda r: F.softplus(-r), lambda f: F.softplus(f),
+                              lambda f: F.softplus(-f), lambda r: F.softplus(r)),
+    "minimax": GANLoss(lambda r: F.softplus(-r), lambda f: F.softplus(f),
+                       lambda f: -F.softplus(f), lambda r: -F.softplus(-r)),
+    "lsgan": GANLoss(lambda r: (r - 1) ** 2, lambda f: f ** 2, lambda f: (f - 1) ** 2, lambda r: r ** 2),
+    "hinge": GANLoss(lambda r: F.relu(1 - r), lambda f: F.relu(1 + f), lambda f: -f, lambda r: r),
+    "wgan": GANLoss(lambda r: -r, lambda f: f, lambda f: -f, lambda r: r),
+}, docs={
+    "non_saturating": "-log D(x) - log(1 - D(G(z))) for D; -log D(G(z)) for G (Goodfellow et al. 2014)",
+    "minimax": "the original game: G minimises log(1 - D(G(z))) (Goodfellow et al. 2014)",
+    "lsgan": "least squares, labels 1/0 (Mao et al. 2017)",
+    "hinge": "hinge loss for D, -D(G(z)) for G (Lim & Ye 2017; Miyato et al. 2018)",
+    "wgan": "the Wasserstein critic D(G(z)) - D(x) (Arjovsky et al. 2017); pair with a penalty",
+})
+
+
 def _per_sample(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(x.shape[0], -1).mean(1)
-
-
-# loss name -> (critic loss on real logits, critic loss on fake logits, generator loss on fake logits)
-LOSSES = {
-    "non_saturating": (lambda r: F.softplus(-r), lambda f: F.softplus(f), lambda f: F.softplus(-f)),
-    "minimax": (lambda r: F.softplus(-r), lambda f: F.softplus(f), lambda f: -F.softplus(f)),
-    "lsgan": (lambda r: (r - 1) ** 2, lambda f: f ** 2, lambda f: (f - 1) ** 2),
-    "hinge": (lambda r: F.relu(1 - r), lambda f: F.relu(1 + f), lambda f: -f),
-    "wgan": (lambda r: -r, lambda f: f, lambda f: -f),
-}
 
 
 class LogitLoss:
@@ -47,66 +74,70 @@ class LogitLoss:
         return self.label
 
 
-def adversarial(name, /, *, critic: str, real: str, fake: str, loss: str = "non_saturating",
-                weight: float = 1.0, critic_weight: float = 1.0, penalty: str | None = None,
-                penalty_weight: float = 10.0, pool: int = 0, pool_prob: float = 0.5) -> list[Node]:
-    """Expand into critic calls and the terms D_real, D_fake (critic) and G (producer of `fake`).
+def adversarial(name, /, *, critic: str, real: Tensors, fake: Tensors, loss: str = "non_saturating",
+                critic_weight: float = 1.0, generator_weight: float = 1.0, train_real: bool = False,
+                penalty: str | None = None, penalty_weight: float = 10.0, pool: int = 0,
+                pool_prob: float = 0.5) -> list[Node]:
+    """Expand into critic calls and the terms D_real, D_fake (critic), G (producer of `fake`) and,
+    with train_real, E (producer of `real`).
 
-    loss: non_saturating | minimax | lsgan | hinge | wgan. critic_weight scales the critic's two
-    terms (0.5 gives CycleGAN's (real + fake) / 2). penalty: r1 (Mescheder et al. 2018) or
-    wgan_gp (Gulrajani et al. 2017), weighted by penalty_weight. pool > 0 feeds the critic's fake
-    term from an image history pool of that size (Shrivastava et al. 2017, as in CycleGAN).
+    loss: non_saturating | minimax | lsgan | hinge | wgan. critic_weight scales the critic's terms
+    (0.5 gives CycleGAN's (real + fake) / 2), generator_weight the G and E terms. penalty: r1
+    (Mescheder et al. 2018) or wgan_gp (Gulrajani et al. 2017), weighted by penalty_weight.
+    pool > 0 feeds the critic's fake term from an image history pool of that size (Shrivastava
+    et al. 2017, as in CycleGAN).
     """
     if loss not in LOSSES:
-        from composer.errors import did_you_mean
-
         raise ValueError(f"unknown adversarial loss '{loss}'{did_you_mean(loss, LOSSES)}")
-    on_real, on_fake, on_gen = LOSSES[loss]
+    real, fake = _names(real), _names(fake)
+    if len(real) != len(fake):
+        raise ValueError(f"the critic takes {len(real)} tensor(s) for real but {len(fake)} for fake")
+    if pool and len(fake) > 1:
+        raise ValueError("pool keeps single images: it needs one fake tensor, not a list")
+    game = LOSSES[loss]
+    nodes = [Node(f"{name}.real_logits", "call", critic, real)]
     fake_for_critic = fake
-    nodes = [Node(f"{name}.real_logits", "call", critic, (real,))]
     if pool:
-        fake_for_critic = f"{name}.pool"
-        nodes.append(Node(fake_for_critic, "fn", "image_pool", (fake,), op=ImagePool(pool, pool_prob, fake_for_critic)))
-    nodes.append(Node(f"{name}.fake_logits", "call", critic, (fake_for_critic,)))
+        fake_for_critic = (f"{name}.pool",)
+        nodes.append(Node(f"{name}.pool", "fn", "image_pool", fake, op=ImagePool(pool, pool_prob, f"{name}.pool")))
+    nodes.append(Node(f"{name}.fake_logits", "call", critic, fake_for_critic))
     gen_logits = f"{name}.fake_logits"
     if pool:
         gen_logits = f"{name}.gen_logits"
-        nodes.append(Node(gen_logits, "call", critic, (fake,)))
+        nodes.append(Node(gen_logits, "call", critic, fake))
     nodes += [
-        Node(f"{name}.D_real", "term", f"{loss}.D_real", (f"{name}.real_logits",),
-             op=LogitLoss(on_real, f"{loss}.D_real"), trains=(critic,), weight=weight * critic_weight),
-        Node(f"{name}.D_fake", "term", f"{loss}.D_fake", (f"{name}.fake_logits",),
-             op=LogitLoss(on_fake, f"{loss}.D_fake"), trains=(critic,), weight=weight * critic_weight),
-        Node(f"{name}.G", "term", f"{loss}.G", (gen_logits,), op=LogitLoss(on_gen, f"{loss}.G"),
-             exclude=(critic,), weight=weight),
+        _term(name, "D_real", f"{name}.real_logits", game.D_real, loss, trains=(critic,), weight=critic_weight),
+        _term(name, "D_fake", f"{name}.fake_logits", game.D_fake, loss, trains=(critic,), weight=critic_weight),
+        _term(name, "G", gen_logits, game.G, loss, exclude=(critic,), weight=generator_weight),
     ]
+    if train_real:
+        nodes.append(_term(name, "E", f"{name}.real_logits", game.E, loss, exclude=(critic,), weight=generator_weight))
     if penalty is not None:
         nodes += _penalty_nodes(name, penalty, penalty_weight, critic, real, fake_for_critic)
     return nodes
 
 
+def _names(value) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _term(name, term, logits, fn, loss, **tags) -> Node:
+    label = f"{loss}.{term}"
+    return Node(f"{name}.{term}", "term", label, (logits,), op=Loss(LogitLoss(fn, label), label), **tags)
+
+
 def _penalty_nodes(name, penalty, penalty_weight, critic, real, fake) -> list[Node]:
     if penalty not in PENALTIES:
-        from composer.errors import did_you_mean
-
         raise ValueError(f"unknown penalty '{penalty}'{did_you_mean(penalty, PENALTIES)}")
-    op, needs_fake = PENALTIES[penalty]
-    inputs = (real, fake) if needs_fake else (real,)
+    op = PENALTIES[penalty](critic=critic)
+    inputs = real + fake if op.needs_fake else real
     return [
-        Node(f"{name}.{penalty}", "fn", penalty, inputs, op=op(critic), modules=(critic,)),
-        Node(f"{name}.D_{penalty}", "term", penalty, (f"{name}.{penalty}",), op=Identity(penalty),
+        Node(f"{name}.{penalty}", "fn", penalty, inputs, op=op, modules=(critic,)),
+        Node(f"{name}.D_{penalty}", "term", penalty, (f"{name}.{penalty}",), op=Loss(_identity, penalty),
              trains=(critic,), weight=penalty_weight),
     ]
 
 
-class Identity:
+def _identity(values: torch.Tensor) -> torch.Tensor:
     """A term whose per-sample values were computed by an fn node."""
-
-    def __init__(self, label: str):
-        self.label = label
-
-    def __call__(self, values: torch.Tensor) -> torch.Tensor:
-        return values
-
-    def __repr__(self) -> str:
-        return self.label
+    return values

@@ -41,12 +41,13 @@ import torch
 from torch import Tensor
 
 from composer.errors import did_you_mean
+from composer.registry import Registry
 
 from .schedules import Schedule, append_dims, as_time
 
 TARGETS = ("eps", "x0", "v")
 
-WEIGHTINGS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
+WEIGHTINGS = Registry("weighting", {
     "none": lambda snr, c2: 1 / c2,
     "sigma2": lambda snr, c2: torch.ones_like(snr),
     "score": lambda snr, c2: 1 + snr,
@@ -54,7 +55,15 @@ WEIGHTINGS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
     "min_snr": lambda snr, c2: snr.clamp(max=5.0) / snr,
     "snr_trunc": lambda snr, c2: snr.clamp(min=1.0) / snr,
     "snr_plus_one": lambda snr, c2: (1 + snr) / snr,
-}
+}, supplied=("snr", "c2"), docs={
+    "none": "plain MSE on whatever the network predicts",
+    "sigma2": "the notes' lambda_t = sigma_t^2: MSE on eps (DDPM's L_simple)",
+    "score": "lambda_t = 1: the score-space error (w = 1 / sigma^2)",
+    "snr": "Salimans & Ho's name for sigma2: SNR-weighted x0 loss",
+    "min_snr": "x0 loss weighted min(SNR, 5) (Hang et al. 2023, Min-SNR-5)",
+    "snr_trunc": "x0 loss weighted max(SNR, 1) (Salimans & Ho 2022, truncated SNR)",
+    "snr_plus_one": "x0 loss weighted 1 + SNR, i.e. MSE on v (Salimans & Ho 2022)",
+})
 """Name -> w(t) on the eps-space error, as a function of (SNR_t, c_t^2); see the module table.
 "score" is 1 / sigma^2 = 1 + SNR."""
 

@@ -1,51 +1,71 @@
-"""Gradient penalties on the critic, as fn nodes that call the critic themselves."""
+"""Gradient penalties on the critic, as fn ops that call the critic themselves.
+
+A critic may take several tensors (a conditional critic D(x, y), a pair critic D(x, z)): the
+penalty is on the gradient with respect to every floating-point input together; integer inputs
+(class labels) are held fixed.
+"""
 from __future__ import annotations
 
 import torch
 
-
-def _grad_sq_norm(critic, x: torch.Tensor) -> torch.Tensor:
-    x = x.detach().requires_grad_(True)
-    out = critic(x)
-    (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
-    return grad.reshape(grad.shape[0], -1).pow(2).sum(1)
+from composer.nodes import Op
+from composer.registry import Registry
 
 
-class R1:
+def _grad_sq_norm(critic, inputs: list[torch.Tensor]) -> torch.Tensor:
+    inputs = [x.detach().requires_grad_(True) if x.is_floating_point() else x for x in inputs]
+    wrt = [x for x in inputs if x.is_floating_point()]
+    out = critic(*inputs)
+    grads = torch.autograd.grad(out.sum(), wrt, create_graph=True)
+    return sum(g.reshape(g.shape[0], -1).pow(2).sum(1) for g in grads)
+
+
+class _Penalty(Op):
+    needs_fake = False
+
+    def __init__(self, *, critic: str):
+        self.critic = critic
+
+    def meta(self, ctx, *inputs):
+        return torch.empty(inputs[0].shape[0], device="meta")
+
+    def __repr__(self) -> str:
+        return f"{self.name}[{self.critic}]"
+
+
+class R1(_Penalty):
     """R1 = ½‖∇_x D(x)‖² on real data (Mescheder, Geiger, Nowozin 2018, eq. 9; γ = the term weight)."""
 
-    def __init__(self, critic: str):
-        self.critic = critic
+    name = "r1"
 
-    def __call__(self, ctx, real: torch.Tensor) -> torch.Tensor:
-        if real.device.type == "meta":
-            return torch.empty(real.shape[0], device="meta")
-        return 0.5 * _grad_sq_norm(ctx.modules[self.critic], real)
-
-    def __repr__(self) -> str:
-        return f"r1[{self.critic}]"
+    def __call__(self, ctx, *real: torch.Tensor) -> torch.Tensor:
+        return 0.5 * _grad_sq_norm(ctx.modules[self.critic], list(real))
 
 
-class WGANGP:
-    """(‖∇D(x̂)‖ − 1)² at x̂ = αx + (1−α)x̃, α ~ U(0, 1) per sample (Gulrajani et al. 2017, Alg. 1)."""
+class WGANGP(_Penalty):
+    """(‖∇D(x̂)‖ − 1)² at x̂ = αx + (1−α)x̃, α ~ U(0, 1) per sample (Gulrajani et al. 2017, Alg. 1);
+    integer inputs (labels) are taken from the real side."""
 
-    def __init__(self, critic: str):
-        self.critic = critic
+    name = "wgan_gp"
+    needs_fake = True
 
-    def __call__(self, ctx, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        if real.device.type == "meta":
-            return torch.empty(real.shape[0], device="meta")
-        shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-        alpha = torch.rand(shape, generator=ctx.generator).to(real.device)
-        x_hat = alpha * real.detach() + (1 - alpha) * fake.detach()
-        return (_grad_sq_norm(ctx.modules[self.critic], x_hat).sqrt() - 1) ** 2
-
-    def __repr__(self) -> str:
-        return f"wgan_gp[{self.critic}]"
+    def __call__(self, ctx, *pairs: torch.Tensor) -> torch.Tensor:
+        half = len(pairs) // 2
+        real, fake = pairs[:half], pairs[half:]
+        first = real[0]
+        alpha = torch.rand(first.shape[0], generator=ctx.generator).to(first.device)
+        mixed = [_mix(alpha, r, f) for r, f in zip(real, fake)]
+        return (_grad_sq_norm(ctx.modules[self.critic], mixed).sqrt() - 1) ** 2
 
 
-# name -> (penalty class, whether it also reads the fake batch)
-PENALTIES = {
-    "r1": (R1, False),
-    "wgan_gp": (WGANGP, True),
-}
+def _mix(alpha: torch.Tensor, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    if not real.is_floating_point():
+        return real
+    a = alpha.reshape((-1,) + (1,) * (real.dim() - 1)).to(real.dtype)
+    return a * real.detach() + (1 - a) * fake.detach()
+
+
+PENALTIES = Registry("penalty", {
+    "r1": R1,
+    "wgan_gp": WGANGP,
+}, supplied=("critic",))

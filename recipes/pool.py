@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import torch
 
+from composer.nodes import Op
 
-class ImagePool:
+
+class ImagePool(Op):
     """Return a batch where each fake is, once the pool is full, swapped with probability
     `prob` for a stored older fake (which the new one replaces)."""
 
@@ -18,7 +20,7 @@ class ImagePool:
 
     def __call__(self, ctx, fake: torch.Tensor) -> torch.Tensor:
         fake = fake.detach()
-        if fake.device.type == "meta" or self.size == 0:
+        if self.size == 0:
             return fake
         state = ctx.state_of(self.key)
         stored = state.get("images")
@@ -37,6 +39,9 @@ class ImagePool:
                 out.append(image)
         state["images"] = stored
         return torch.cat(out)
+
+    def meta(self, ctx, fake: torch.Tensor) -> torch.Tensor:
+        return fake.detach()
 
     def __repr__(self) -> str:
         return f"image_pool[{self.size}]"

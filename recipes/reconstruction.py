@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from composer.nodes import Node
+from composer.nodes import Loss, Node, Tensor
 
 
 class Distance:
@@ -23,9 +23,9 @@ class Distance:
         return self.kind
 
 
-def reconstruction(name, /, *, prediction: str, target: str, distance: str = "l1", weight: float = 1.0,
+def reconstruction(name, /, *, prediction: Tensor, target: Tensor, distance: str = "l1",
                    trains: list | None = None) -> list[Node]:
-    """One term, weight · distance(prediction, target), moving every trainable module upstream
-    (or only `trains`). CycleGAN's cycle loss is prediction: rec_A, target: real_A, weight 10."""
-    return [Node(f"{name}.loss", "term", distance, (prediction, target), op=Distance(distance),
-                 trains=tuple(trains) if trains is not None else None, weight=weight)]
+    """One term, distance(prediction, target), moving every trainable module upstream (or only
+    `trains`). CycleGAN's cycle loss is prediction: rec_A, target: real_A, weight 10."""
+    return [Node(f"{name}.loss", "term", distance, (prediction, target), op=Loss(Distance(distance), distance),
+                 trains=tuple(trains) if trains is not None else None)]

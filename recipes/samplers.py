@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from composer.errors import did_you_mean
+from composer.registry import Registry
 
 from .schedules import Schedule, as_time
 
@@ -179,13 +180,13 @@ def sample_dpmpp_2m(eps_model: EpsModel, x: Tensor, ts: Tensor, schedule: Schedu
     return _finish(eps_model, x, ts[-1], schedule, denoise)
 
 
-SAMPLERS: dict[str, Callable[..., Tensor]] = {
+SAMPLERS = Registry("sampler", {
     "euler_maruyama": sample_euler_maruyama,
     "euler": sample_ode_euler,
     "heun": sample_heun,
     "ddim": sample_ddim,
     "dpmpp_2m": sample_dpmpp_2m,
-}
+}, supplied=("eps_model", "x", "ts", "schedule", "generator"))
 
 SPACINGS = ("uniform", "quadratic", "logsnr")
 

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from composer.registry import Registry
+
 
 def as_time(t: Tensor | float) -> Tensor:
     """`t` as a tensor; Python numbers become float64 scalars (no silent float32 rounding)."""
@@ -227,11 +229,11 @@ class Cosine(Schedule):
         return torch.where(log_alpha_bar >= log_alpha_bar_clip, t_cos, t_lin)
 
 
-SCHEDULES: dict[str, type] = {
+SCHEDULES = Registry("schedule", {
     "vp": VPSDE,
     "ddpm_linear": DDPMLinear,
     "cosine": Cosine,
-}
+})
 
 
 def forward_marginal(schedule: Schedule, x0: Tensor, t: Tensor, eps: Tensor) -> Tensor:

@@ -1,20 +1,27 @@
-"""Built-in data sources: each is a function of keyword-only arguments returning a `Table`."""
+"""Built-in data sources: each is a function of keyword-only arguments returning a `Table`, with
+the fields it yields and their per-sample shapes known from its arguments alone (so graphs over
+user folders validate and plan on machines that do not have the folder)."""
 from composer.data.digit_styles import digit_styles
 from composer.data.digits import digits
 from composer.data.folders import image_folder, unpaired_folder
 from composer.data.mixtures import grid, ring
+from composer.data.paired import paired_digits, paired_folder
 from composer.data.table import Table
 from composer.data.toy2d import moons, swiss_roll
+from composer.inputs import Source, image_fields, point_fields
+from composer.registry import Registry
 
-SOURCES = {
-    "digits": digits,
-    "ring": ring,
-    "grid": grid,
-    "moons": moons,
-    "swiss_roll": swiss_roll,
-    "image_folder": image_folder,
-    "digit_styles": digit_styles,
-    "unpaired_folder": unpaired_folder,
-}
+SOURCES = Registry("source", {
+    "digits": Source(digits, lambda a: image_fields(1, a["size"], labels=True)),
+    "digit_styles": Source(digit_styles, lambda a: image_fields(1, a["size"], labels=True)),
+    "image_folder": Source(image_folder, lambda a: image_fields(a["channels"], a["size"])),
+    "unpaired_folder": Source(unpaired_folder, lambda a: image_fields(a["channels"], a["size"])),
+    "paired_digits": Source(paired_digits, lambda a: image_fields(1, a["size"], labels=True, extra=("target",))),
+    "paired_folder": Source(paired_folder, lambda a: image_fields(a["channels"], a["size"], extra=("target",))),
+    "ring": Source(ring, lambda a: point_fields()),
+    "grid": Source(grid, lambda a: point_fields()),
+    "moons": Source(moons, lambda a: point_fields()),
+    "swiss_roll": Source(swiss_roll, lambda a: point_fields()),
+})
 
 __all__ = ["SOURCES", "Table"]

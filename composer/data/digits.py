@@ -6,7 +6,6 @@ dark background once mapped to [-1, 1]. No download: the data ships inside sciki
 from __future__ import annotations
 
 import torch
-from sklearn.datasets import load_digits
 
 from composer.data.checks import check_count
 from composer.data.images import resize_images
@@ -20,6 +19,8 @@ MAX_LEVEL = 16.0
 def digit_images(size: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
     """All 1,797 digits as `[N, 1, size, size]` float32 in [-1, 1] (v ↦ 2v/16 − 1; bilinear,
     antialiased resize when size ≠ 8) and their int64 labels `[N]`."""
+    from sklearn.datasets import load_digits  # lazy: scikit-learn takes ~1 s to import
+
     bunch = load_digits()
     x = torch.tensor(bunch.images, dtype=torch.float32)[:, None] * (2.0 / MAX_LEVEL) - 1.0
     return resize_images(x, size), torch.tensor(bunch.target, dtype=torch.int64)

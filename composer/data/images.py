@@ -58,23 +58,35 @@ def find_images(path, extensions=None) -> list[Path]:
     return files
 
 
-def load_image(file, size: int, channels: int) -> torch.Tensor:
-    """One file → `[channels, size, size]` in [-1, 1]: EXIF-rotated, center-cropped to a square,
-    resized with Pillow's bicubic filter (antialiased when shrinking)."""
+def open_image(file, channels: int) -> Image.Image:
+    """One file as an EXIF-rotated Pillow image in mode "L" (channels 1) or "RGB" (channels 3)."""
     check_choice("load_image", "channels", channels, (1, 3))
-    check_count("load_image", "size", size)
     try:
         with Image.open(file) as raw:
-            image = ImageOps.exif_transpose(raw).convert("L" if channels == 1 else "RGB")
+            return ImageOps.exif_transpose(raw).convert("L" if channels == 1 else "RGB")
     except (OSError, UnidentifiedImageError, ValueError) as error:
         raise ComposerError(f"cannot read image '{file}': {error}") from error
+
+
+def image_to_tensor(image: Image.Image, size: int) -> torch.Tensor:
+    """A Pillow "L" or "RGB" image → `[C, size, size]` in [-1, 1]: center-cropped to a square,
+    resized with Pillow's bicubic filter (antialiased when shrinking)."""
+    check_count("load_image", "size", size)
     width, height = image.size
     side = min(width, height)
     left, top = (width - side) // 2, (height - side) // 2
     image = image.crop((left, top, left + side, top + side))
     image = image.resize((size, size), Image.Resampling.BICUBIC)
     pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1.0)
-    return pixels[None] if channels == 1 else pixels.permute(2, 0, 1).contiguous()
+    return pixels[None] if image.mode == "L" else pixels.permute(2, 0, 1).contiguous()
+
+
+def load_image(file, size: int, channels: int) -> torch.Tensor:
+    """One file → `[channels, size, size]` in [-1, 1]: EXIF-rotated, center-cropped to a square,
+    resized with Pillow's bicubic filter (antialiased when shrinking)."""
+    check_choice("load_image", "channels", channels, (1, 3))
+    check_count("load_image", "size", size)
+    return image_to_tensor(open_image(file, channels), size)
 
 
 def load_images(path, size: int, channels: int, extensions=None) -> torch.Tensor:

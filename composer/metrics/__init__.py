@@ -1,13 +1,14 @@
 """Evaluation metrics, one line each: `metric(samples, table, **options) -> dict[str, float]` on
 generated samples, or `metric(*, runner, **options)` when the metric runs the flow itself."""
+from composer.registry import Registry
 from composer.metrics.digits_quality import digit_quality
 from composer.metrics.mixture import mixture
 from composer.metrics.translation import translation
 
-METRICS = {
+METRICS = Registry("metric", {
     "mixture": mixture,
     "digits": digit_quality,
     "translation": translation,
-}
+}, supplied=("samples", "table", "runner"))
 
 __all__ = ["METRICS"]

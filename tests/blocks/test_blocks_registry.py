@@ -1,11 +1,21 @@
 """Every registry entry: builds on meta and on CPU from keyword args, runs a forward with the
 same output shape on both, initializes deterministically, and rejects unknown args."""
 import inspect
+from dataclasses import dataclass
 
 import pytest
 import torch
 
 from composer.blocks import BLOCKS
+
+
+@dataclass(frozen=True)
+class Labels:
+    """An input of int64 class labels [batch] in [0, classes)."""
+
+    batch: int
+    classes: int
+
 
 # name -> (valid kwargs, input shapes, output shape); inputs of shape [B] are diffusion times
 EXAMPLES = {
@@ -40,13 +50,28 @@ EXAMPLES = {
              [(2, 1, 8, 8), (2,)], (2, 1, 8, 8)),
     "ConvEncoder": ({"in_channels": 1, "latent_channels": 2, "width": 8}, [(2, 1, 8, 8)], (2, 2, 4, 4)),
     "ConvDecoder": ({"out_channels": 1, "latent_channels": 2, "width": 8}, [(2, 2, 4, 4)], (2, 1, 8, 8)),
+    "ClassEmbedding": ({"num_classes": 10, "dim": 8, "null": True}, [Labels(3, 10)], (3, 8)),
+    "ConditionalDCGANGenerator": (
+        {"image_size": 8, "channels": 1, "latent": 4, "num_classes": 10, "width": 8},
+        [(2, 4), Labels(2, 10)], (2, 1, 8, 8)),
+    "ConditionalDCGANDiscriminator": ({"image_size": 8, "channels": 1, "num_classes": 10, "width": 8},
+                                      [(2, 1, 8, 8), Labels(2, 10)], (2,)),
+    "PairDiscriminator": ({"image_size": 8, "channels": 1, "latent": 4, "width": 8, "hidden": 16},
+                          [(2, 1, 8, 8), (2, 4)], (2,)),
+    "UNetGenerator": ({"in_channels": 1, "out_channels": 2, "image_size": 8, "width": 8}, [(2, 1, 8, 8)],
+                      (2, 2, 8, 8)),
 }
+
+
+def _input(shape, g):
+    if isinstance(shape, Labels):
+        return torch.randint(shape.classes, (shape.batch,), generator=g)
+    return torch.rand(shape, generator=g) if len(shape) == 1 else torch.randn(shape, generator=g)
 
 
 def _inputs(shapes, device):
     g = torch.Generator().manual_seed(0)
-    return [(torch.rand(s, generator=g) if len(s) == 1 else torch.randn(s, generator=g)).to(device)
-            for s in shapes]
+    return [_input(s, g).to(device) for s in shapes]
 
 
 def test_every_block_has_an_example():

@@ -4,12 +4,12 @@ import torch
 
 from composer import api, checkpoint
 from composer.recipes.pool import ImagePool
-from composer.runtime_ops import OpContext
+from composer.evaluator import Context
 from conftest import GRAPHS
 
 
 def context(seed=0):
-    return OpContext({}, torch.Generator().manual_seed(seed), {}, torch.device("cpu"))
+    return Context({}, torch.Generator().manual_seed(seed), torch.device("cpu"), draw=None, batch=None)
 
 
 def images(count, start=0):

@@ -6,10 +6,10 @@ import torch
 
 from composer import api
 from composer.cli import main, open_run
-from composer.errors import SpecError
+from composer.errors import ComposerError, SpecError
 from composer.generate import generate
 from composer.plan_view import format_table
-from composer.recipes.denoising import LogSNRTime, sample_options
+from composer.recipes.denoising import LogSNRTime
 from composer.recipes.samplers import DEFAULT_SPACING, SAMPLERS
 from composer.recipes.schedules import VPSDE
 from conftest import GRAPHS
@@ -60,14 +60,20 @@ def test_cli_sample_takes_sampler_overrides(runs, tmp_path, capsys):
     assert "sample.sampler: unknown sampler 'dpm'" in capsys.readouterr().err
 
 
-def test_sampler_options_come_from_arguments_then_spec_then_sampler_default():
-    spec = api.load(GRAPHS / "diffusion_2d.yaml")
-    assert sample_options(spec) == ("heun", 20, "quadratic")
-    assert sample_options(spec, "dpmpp_2m", 10) == ("dpmpp_2m", 10, DEFAULT_SPACING["dpmpp_2m"])
-    assert sample_options(spec, "ddim", spacing="logsnr") == ("ddim", 20, "logsnr")
-    assert sample_options(spec, "dpmpp_2m", spacing="uniform") == ("dpmpp_2m", 20, "uniform")
-    spec = api.load(GRAPHS / "diffusion_2d.yaml", ["sample.spacing=quadratic", "sample.sampler=euler_maruyama"])
-    assert sample_options(spec) == ("euler_maruyama", 20, "quadratic")
+def test_sampler_options_come_from_arguments_then_spec_then_sampler_default(runs):
+    run = runs["diffusion_2d"][2]
+
+    def draw(**options):
+        return generate(run, 6, generator=torch.Generator().manual_seed(0), **options)
+
+    assert run.spec.sample.options == {"sampler": "heun", "steps": 2}    # the file's, then TINY's override
+    torch.testing.assert_close(draw(), draw(sampler="heun", steps=2, spacing=DEFAULT_SPACING["heun"]))
+    assert not torch.equal(draw(), draw(spacing="uniform"))
+    assert not torch.equal(draw(), draw(steps=3))
+    with pytest.raises(ComposerError, match=r"sample.sampler: unknown sampler 'hune' \(did you mean 'heun'\?\)"):
+        draw(sampler="hune")
+    with pytest.raises(ComposerError, match=r"the generator has no argument 'stepz' \(did you mean 'steps'\?\)"):
+        draw(stepz=3)
 
 
 @pytest.mark.parametrize("key, value, message", [

@@ -71,7 +71,7 @@ def test_latent_diffusion_plan_has_two_phases_and_the_cut():
 def test_encoder_gradient_comes_from_the_reconstruction_term_only():
     runner = api.runner(api.from_dict(tiny_latent()), cpu=True)
     enc, dec = copy.deepcopy(runner.raw["enc"]), copy.deepcopy(runner.raw["dec"])
-    x = runner.streams["x"].next()
+    x = runner.streams["x"].next()["x"]
     runner.step({"x": x})
     (dec(enc(x)) - x).abs().flatten(1).mean(1).mean().backward()
     for (key, compiled), hand in zip(runner.raw["enc"].named_parameters(), enc.parameters()):
@@ -80,7 +80,7 @@ def test_encoder_gradient_comes_from_the_reconstruction_term_only():
 
 def test_latents_have_unit_scale_and_generation_decodes():
     runner = api.runner(api.from_dict(tiny_latent()), cpu=True)
-    z = runner.raw["enc"](runner.streams["x"].next())
+    z = runner.raw["enc"](runner.streams["x"].next()["x"])
     assert z.shape == (8, 2, 4, 4)
     assert z.mean().abs() < 1e-5 and (z.std() - 1).abs() < 0.05
     samples = generate(runner, 3, steps=2)

@@ -64,7 +64,7 @@ def test_channel_mismatch_points_at_the_flow_line(tmp_path):
 def test_dangling_reference():
     data = small_dcgan()
     data["flow"] = {"fake": "G(zz)"}
-    with pytest.raises(SpecError, match=r"flow.fake: 'zz' is not an input, flow tensor or objective output "
+    with pytest.raises(SpecError, match=r"flow.fake: 'zz' is not an input, input field, flow tensor or objective output "
                                         r"\(did you mean 'z'\?\)"):
         build(from_dict(data))
 
@@ -72,7 +72,7 @@ def test_dangling_reference():
 def test_unknown_module_in_flow():
     data = small_dcgan()
     data["flow"] = {"fake": "Gen(z)"}
-    with pytest.raises(SpecError, match=r"flow.fake: unknown module 'Gen' \(did you mean 'G'\?\)"):
+    with pytest.raises(SpecError, match=r"flow.fake: unknown module or op 'Gen' \(did you mean 'G'\?\)"):
         build(from_dict(data))
 
 

@@ -56,8 +56,8 @@ def test_scientific_floats_parse_as_numbers():
 
 def test_overrides_parse_values_as_yaml(tmp_path):
     path = write(tmp_path, "train:\n  steps: 5\n")
-    spec = load(path, ["train.steps=7", "train.ema={G: 0.9}", "sample.sampler=ddim"])
-    assert spec.train.steps == 7 and spec.train.ema == {"G": 0.9} and spec.sample.sampler == "ddim"
+    spec = load(path, ["train.steps=7", "train.ema={G: 0.9}", "sample.objective=dsm", "sample.sampler=ddim"])
+    assert spec.train.steps == 7 and spec.train.ema == {"G": 0.9} and spec.sample.options == {"sampler": "ddim"}
 
 
 def test_override_type_is_checked(tmp_path):
@@ -72,12 +72,13 @@ def test_override_needs_equals():
 
 def test_flow_call_syntax_and_mapping_form():
     spec = parse({"flow": {"a": "G(z, c)", "b": {"module": "H", "inputs": ["a"]}}})
-    assert spec.flow[0].module == "G" and spec.flow[0].inputs == ("z", "c")
+    assert spec.flow[0].target == "G" and spec.flow[0].inputs == ("z", "c")
     assert spec.flow[1].inputs == ("a",)
 
 
 def test_bad_flow_expression():
-    with pytest.raises(SpecError, match=r"flow.a: expected 'module\(input, ...\)', got 'G z'"):
+    with pytest.raises(SpecError, match=r"flow.a: expected 'module\(input, ...\)', 'op\(input, ..., key=value\)' "
+                                        r"or 'tensor\[i\]', got 'G z' \(invalid syntax at column 3\)"):
         parse({"flow": {"a": "G z"}})
 
 

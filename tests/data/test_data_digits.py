@@ -64,4 +64,4 @@ def test_digits_errors_name_the_value_and_the_allowed_set():
 
 
 def test_sources_are_registered_by_name():
-    assert SOURCES["digits"] is digits
+    assert SOURCES["digits"].load is digits

@@ -1,0 +1,185 @@
+"""Paired image-to-image data for pix2pix (Isola et al. 2017): each sample is an input `x` and the
+image it should become, `fields["target"]`, of the same shape.
+
+`paired_folder` reads the user's pairs, either as two folders A and B with matching file names or
+as the side-by-side images of the pix2pix data sets (facades, maps, edges2shoes: A on the left,
+B on the right). `paired_digits` is a built-in task on scikit-learn's bundled digits that needs
+no files: turn an outline (or a thickened or inverted digit) back into the plain digit.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from composer.data.checks import check_choice, check_count
+from composer.data.digit_styles import invert, thicken
+from composer.data.digits import NUM_CLASSES, digit_images
+from composer.data.images import find_images, image_to_tensor, load_image, open_image
+from composer.data.splits import split_indices
+from composer.data.table import Table
+from composer.errors import ComposerError
+
+LAYOUTS = ("folders", "AB")
+DIRECTIONS = ("AtoB", "BtoA")
+SIDES = ("A", "B")
+MAX_LISTED = 5  # unmatched names shown in an error
+
+
+# ---------------------------------------------------------------- folders on disk
+def split_folder(root, split: str) -> Path:
+    """`root/split`, or a `ComposerError` listing the splits that `root` does hold."""
+    base = Path(root).expanduser()
+    folder = base / str(split)
+    if folder.is_dir():
+        return folder
+    if not base.is_dir():
+        raise ComposerError(f"paired_folder: root '{base}' does not exist")
+    found = sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
+    raise ComposerError(
+        f"paired_folder: split folder '{folder}' does not exist; "
+        f"'{base}' holds {', '.join(found) if found else 'no folders'}"
+    )
+
+
+def listed(names: list[str]) -> str:
+    """The first `MAX_LISTED` names, and how many more there are."""
+    more = f" (and {len(names) - MAX_LISTED} more)" if len(names) > MAX_LISTED else ""
+    return ", ".join(names[:MAX_LISTED]) + more
+
+
+def side_files(folder: Path, extensions) -> dict[str, Path]:
+    """The images under `folder` keyed by relative path without the suffix ("sub/001"), so that
+    A/001.jpg pairs with B/001.png; two files with one key are an error."""
+    files: dict[str, Path] = {}
+    for file in find_images(folder, extensions):
+        key = file.relative_to(folder).with_suffix("").as_posix()
+        if key in files:
+            raise ComposerError(
+                f"paired_folder: '{files[key].name}' and '{file.name}' in '{file.parent}' have "
+                "the same name; the pair of a file in B is found by its name without the suffix"
+            )
+        files[key] = file
+    return files
+
+
+def matched_files(base: Path, extensions) -> tuple[list[str], list[Path], list[Path]]:
+    """Sorted names and the A and B files of `base/A` and `base/B`, which must hold the same names."""
+    for side in SIDES:
+        if not (base / side).is_dir():
+            hint = "; for side-by-side images use layout='AB'" if any(base.glob("*.*")) else ""
+            raise ComposerError(
+                f"paired_folder: '{base / side}' does not exist; layout 'folders' expects "
+                f"'{base}/A/NAME' and '{base}/B/NAME' with matching names{hint}"
+            )
+    a, b = side_files(base / "A", extensions), side_files(base / "B", extensions)
+    if a.keys() != b.keys():
+        only_a, only_b = sorted(a.keys() - b.keys()), sorted(b.keys() - a.keys())
+        raise ComposerError(
+            f"paired_folder: '{base}/A' and '{base}/B' hold different file names "
+            f"(matched without the suffix): only in A: {listed(only_a) or 'none'}; "
+            f"only in B: {listed(only_b) or 'none'}"
+        )
+    names = sorted(a)
+    return names, [a[n] for n in names], [b[n] for n in names]
+
+
+def load_folders(base: Path, size: int, channels: int, extensions):
+    """`(names, A [N, C, size, size], B [N, C, size, size])` from the layout base/{A, B}/NAME."""
+    names, files_a, files_b = matched_files(base, extensions)
+    a = torch.stack([load_image(f, size, channels) for f in files_a])
+    b = torch.stack([load_image(f, size, channels) for f in files_b])
+    return names, a, b
+
+
+def split_halves(file: Path, size: int, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One side-by-side image (width = 2 × height) → its left half A and right half B, each
+    `[channels, size, size]` in [-1, 1]."""
+    image = open_image(file, channels)
+    width, height = image.size
+    if width != 2 * height:
+        raise ComposerError(
+            f"paired_folder: image '{file}' is {width}×{height} (width × height); layout 'AB' "
+            "expects two squares side by side (width = 2 × height, A on the left, B on the right)"
+        )
+    left, right = image.crop((0, 0, height, height)), image.crop((height, 0, width, height))
+    return image_to_tensor(left, size), image_to_tensor(right, size)
+
+
+def load_side_by_side(base: Path, size: int, channels: int, extensions):
+    """`(names, A, B)` from the pix2pix layout base/*.jpg, A the left and B the right half."""
+    if (base / "A").is_dir() and (base / "B").is_dir():
+        raise ComposerError(
+            f"paired_folder: '{base}' holds folders A and B; for them use layout='folders' "
+            "(layout 'AB' reads side-by-side images)"
+        )
+    files = find_images(base, extensions)
+    halves = [split_halves(f, size, channels) for f in files]
+    names = [f.relative_to(base).with_suffix("").as_posix() for f in files]
+    return names, torch.stack([h[0] for h in halves]), torch.stack([h[1] for h in halves])
+
+
+def paired_folder(
+    *,
+    root,
+    split: str = "train",
+    layout: str = "folders",
+    direction: str = "AtoB",
+    size: int = 256,
+    channels: int = 3,
+    extensions=None,
+) -> Table:
+    """The pairs of `root/{split}`: x the input, `fields["target"]` the image to produce, no y.
+
+    layout "folders": `root/{split}/A/NAME` and `root/{split}/B/NAME`, paired by relative path
+    without the suffix (A/001.jpg with B/001.png); both sides must hold the same names.
+    layout "AB": the pix2pix data sets' `root/{split}/*.jpg`, each image two squares side by side
+    (width = 2 × height), A the left half and B the right half.
+    direction "AtoB" makes x = A and target = B; "BtoA" swaps them. Each image (or half) is
+    center-cropped, resized to `size`² and mapped to [-1, 1]: x and target are float32
+    `[N, channels, size, size]`, held in memory, in sorted name order (`info["names"]`).
+    """
+    check_choice("paired_folder", "layout", layout, LAYOUTS)
+    check_choice("paired_folder", "direction", direction, DIRECTIONS)
+    check_count("paired_folder", "size", size)
+    check_choice("paired_folder", "channels", channels, (1, 3))
+    base = split_folder(root, split)
+    load = load_folders if layout == "folders" else load_side_by_side
+    names, a, b = load(base, size, channels, extensions)
+    x, target = (a, b) if direction == "AtoB" else (b, a)
+    info = {"path": str(base), "layout": layout, "direction": direction, "names": names}
+    return Table(x=x, kind="image", info=info, fields={"target": target})
+
+
+# ---------------------------------------------------------------- built-in digits task
+def outline(x: torch.Tensor) -> torch.Tensor:
+    """The morphological gradient, dilation − erosion over 3×3, mapped from [0, 2] to [-1, 1]:
+    bright along the digit's edges, dark on flat paper and inside wide strokes."""
+    dilation = F.max_pool2d(x, kernel_size=3, stride=1, padding=1)
+    erosion = -F.max_pool2d(-x, kernel_size=3, stride=1, padding=1)
+    return dilation - erosion - 1.0
+
+
+TASKS = {"edges": outline, "thick": thicken, "invert": invert}
+
+
+def paired_digits(
+    *, task: str = "edges", size: int = 16, split: str = "train", test_fraction: float = 0.2, seed: int = 0
+) -> Table:
+    """A built-in pix2pix task on the 1,797 digits: x the transformed digit (the input),
+    `fields["target"]` the plain digit, y its class (int64, for evaluation).
+
+    task "edges": x is the digit's outline (see `outline`); "thick": x is the digit with strokes
+    thickened by a 3×3 max-pool; "invert": x = −digit (dark ink on bright paper). x and target are
+    float32 `[N, 1, size, size]` in [-1, 1]; the transform is applied after resizing to `size`.
+    `split` ("train", "test", "all") is the seeded class-stratified split that `digits` uses.
+    """
+    check_choice("paired_digits", "task", task, tuple(TASKS))
+    check_count("paired_digits", "size", size)
+    plain, y = digit_images(size)
+    keep = torch.from_numpy(split_indices("paired_digits", y.numpy(), split, test_fraction, seed))
+    target = plain[keep].contiguous()
+    x = TASKS[task](target).clamp(-1.0, 1.0).contiguous()
+    info = {"num_classes": NUM_CLASSES, "task": task, "test_fraction": test_fraction, "seed": seed}
+    return Table(x=x, y=y[keep], kind="image", info=info, fields={"target": target})

@@ -1,0 +1,131 @@
+"""One registry type for every named thing a graph file can name.
+
+Blocks, recipes, flow ops, data sources, noise kinds, samplers, diffusion schedules, metrics,
+optimizers, LR and weight schedules, adversarial losses, penalties and DSM weightings all live in
+`Registry` objects: a read-only mapping from name to entry with a "did you mean" lookup, the
+keyword signature YAML arguments are checked against, a one-line doc per entry and a listing.
+
+Entries are added explicitly, one line each, by the module that defines them (the built-ins) or
+by a plugin's registration function (see composer/plugins.py). Nothing registers itself as a side
+effect of being imported.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .errors import ComposerError, did_you_mean
+
+
+@dataclass(frozen=True)
+class Argument:
+    name: str
+    default: str | None      # repr of the default; None when required
+    annotation: str
+
+
+class Registry(Mapping):
+    """name -> entry. `kind` is the singular noun used in messages ("block", "recipe", ...);
+    `supplied` names arguments composer passes itself, never written in YAML."""
+
+    def __init__(self, kind: str, entries: dict | None = None, *, supplied: tuple = (),
+                 docs: dict | None = None):
+        self.kind, self.supplied = kind, tuple(supplied)
+        self._entries: dict = {}
+        self._docs: dict[str, str] = {}
+        self.origin: dict[str, str] = {}
+        for name, entry in (entries or {}).items():
+            self.add(name, entry, doc=(docs or {}).get(name))
+
+    # -------------------------------------------------------------- adding
+    def add(self, name: str, entry, *, doc: str | None = None, origin: str = "composer"):
+        """Register `entry` under `name`; returns the entry (so it also works as a decorator
+        through `registry.register(name)`). A name is registered once: a second, different
+        entry is an error naming who registered the first."""
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ComposerError(f"{self.kind} name {name!r} must be an identifier")
+        if name in self._entries and self._entries[name] is not entry:
+            raise ComposerError(f"{self.kind} '{name}' is already registered (by {self.origin[name]}); "
+                                f"{origin} cannot register another entry under that name")
+        self._entries[name], self.origin[name] = entry, origin
+        if doc:
+            self._docs[name] = doc
+        return entry
+
+    def register(self, name: str | None = None, *, doc: str | None = None, origin: str = "composer"):
+        """Decorator form of `add` for use inside a plugin's registration function."""
+        return lambda entry: self.add(name or entry.__name__, entry, doc=doc, origin=origin)
+
+    # -------------------------------------------------------------- reading
+    def __getitem__(self, name):
+        return self._entries[name]
+
+    def __iter__(self):
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def unknown(self, name) -> str:
+        """The message for a name that is not here: "unknown block 'X' (did you mean 'Y'?)"."""
+        return f"unknown {self.kind} '{name}'{did_you_mean(str(name), self._entries)}"
+
+    def doc(self, name: str) -> str:
+        """The entry's one-line doc: given at registration, else its docstring's first line."""
+        if name in self._docs:
+            return self._docs[name]
+        text = inspect.getdoc(self._entries[name]) or ""
+        return text.strip().splitlines()[0] if text.strip() else ""
+
+    def arguments(self, name: str) -> list[Argument]:
+        """The YAML arguments of an entry: keyword parameters, minus those composer supplies."""
+        try:
+            params = inspect.signature(self._entries[name]).parameters.values()
+        except (TypeError, ValueError):
+            return []
+        out = []
+        for p in params:
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.POSITIONAL_ONLY) or p.name in self.supplied:
+                continue
+            default = None if p.default is p.empty else repr(p.default)
+            annotation = "" if p.annotation is p.empty else str(p.annotation)
+            out.append(Argument(p.name, default, annotation.replace("'", "")))
+        return out
+
+    def describe(self) -> list[dict]:
+        """Every entry as plain data: name, doc, arguments, origin (for `composer list --json`)."""
+        return [{"name": name, "doc": self.doc(name), "origin": self.origin[name],
+                 "arguments": [vars(a) for a in self.arguments(name)]} for name in sorted(self)]
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}, {len(self)} entries)"
+
+
+# kind (as `composer list KIND` spells it) -> where the built-in registry lives. Imported on first
+# use so that `composer validate` does not import what a graph does not need.
+KINDS = {
+    "blocks": "composer.blocks:BLOCKS",
+    "recipes": "composer.recipes:RECIPES",
+    "ops": "composer.ops:OPS",
+    "sources": "composer.data:SOURCES",
+    "noise": "composer.inputs:NOISE",
+    "samplers": "composer.recipes.samplers:SAMPLERS",
+    "schedules": "composer.recipes.schedules:SCHEDULES",
+    "weightings": "composer.recipes.dsm:WEIGHTINGS",
+    "losses": "composer.recipes.adversarial:LOSSES",
+    "penalties": "composer.recipes.penalties:PENALTIES",
+    "metrics": "composer.metrics:METRICS",
+    "optimizers": "composer.optim:OPTIMIZERS",
+    "lr_schedules": "composer.optim:LR_SCHEDULES",
+    "weight_schedules": "composer.weights:WEIGHT_SCHEDULES",
+}
+
+
+def get(kind: str) -> Registry:
+    """The registry of `kind` ("blocks", "recipes", ...)."""
+    if kind not in KINDS:
+        raise ComposerError(f"unknown registry '{kind}'{did_you_mean(kind, KINDS)}")
+    module, attr = KINDS[kind].split(":")
+    return getattr(importlib.import_module(module), attr)
