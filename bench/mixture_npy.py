@@ -20,7 +20,7 @@ from composer.metrics.mixture import mixture
 def reference(source: str, run: str | None):
     if run is None:
         return SOURCES[source]()
-    from composer.cli import open_run
+    from composer.api import open_run
     from composer.evaluate import _reference
 
     return _reference(open_run(run))

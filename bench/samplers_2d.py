@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from composer import api
-from composer.cli import open_run
+from composer.api import open_run
 from composer.data.mixtures import grid
 from composer.evaluate import _reference
 from composer.generate import generate

@@ -1,4 +1,17 @@
-"""The Python API: the same stages as the CLI (load/parse -> build -> compile -> run/step)."""
+"""The Python API: everything the CLI does (the CLI is a thin face over these functions).
+
+    spec = load("graphs/dcgan.yaml", ["train.steps=200"])     # or from_dict({...}), GraphBuilder
+    plan = validate(spec)                                     # build + compile: every static check
+    print(format_table(plan))
+    results = train(spec, out="runs/dcgan", callbacks=[MyCallback()])
+    run = open_run("runs/dcgan")                              # a Runner at the last checkpoint
+    x = sample(run, 64, out="grid.png")                       # also inputs=, labels=, output=, sampler options
+    scores = evaluate(run)
+    entries("blocks")                                         # what a graph file can name
+
+Every function taking a graph accepts a Spec, a Plan (where it makes sense) or a path, and
+applies `overrides` (`key.path=value` strings) to any of them.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,10 +20,11 @@ import yaml
 
 from . import spec as spec_module
 from .builder import GraphBuilder
+from .errors import ComposerError
 from .graph import Graph, build
 from .plan import Plan, compile
 from .plan_view import format_table, to_json
-from .runtime import Runner
+from .plugins import register_plugin
 from .spec import Spec
 
 
@@ -29,23 +43,149 @@ def to_yaml(spec: Spec) -> str:
     return yaml.safe_dump(spec.data, sort_keys=False)
 
 
+def spec_of(source: Spec | str | Path, overrides=()) -> Spec:
+    """A Spec from a Spec or a path, with overrides applied either way."""
+    if isinstance(source, Spec):
+        return spec_module.with_overrides(source, overrides)
+    return load(source, overrides)
+
+
+def validate(source: Spec | str | Path, overrides=()) -> Plan:
+    """Every check composer makes before training: parse, build (names, references, shapes on the
+    meta device) and compile (phases, terms, schedule). Returns the plan; raises SpecError."""
+    return compile(build(spec_of(source, overrides)))
+
+
 def plan(source: Spec | str | Path, overrides=()) -> Plan:
-    spec = source if isinstance(source, Spec) else load(source, overrides)
-    return compile(build(spec))
+    return validate(source, overrides)
 
 
-def runner(source: Spec | Plan | str | Path, overrides=(), cpu: bool | None = None) -> Runner:
-    """A Runner ready for `step(feed)` or training."""
-    compiled = source if isinstance(source, Plan) else plan(source, overrides)
+def runner(source, overrides=(), cpu: bool | None = None):
+    """A Runner ready for `step(feed)` or training (from a Spec, a Plan or a path)."""
+    from .runtime import Runner
+
+    if isinstance(source, Plan):
+        compiled = plan(source.spec, overrides) if overrides else source
+    else:
+        compiled = plan(source, overrides)
     return Runner(compiled, cpu=cpu)
 
 
-def train(source, out: str | Path, overrides=(), resume: bool = False, quiet: bool = False) -> dict:
+def train(source, out: str | Path | None = None, overrides=(), resume: bool = False, quiet: bool = False,
+          callbacks=(), cpu: bool | None = None) -> dict:
+    """Train to `train.steps` in the run folder `out` (default runs/NAME): logs, sample grids,
+    checkpoints, final evaluation; `callbacks` are `composer.train.Callback`s."""
     from .train import Trainer
 
-    run = runner(source, overrides)
-    return Trainer(run, out, resume=resume, quiet=quiet).run()
+    run = runner(source, overrides, cpu=cpu)
+    folder = out if out is not None else Path("runs") / run.spec.name
+    return Trainer(run, folder, resume=resume, quiet=quiet, callbacks=callbacks).run()
 
 
-__all__ = ["Graph", "GraphBuilder", "Plan", "Runner", "Spec", "build", "compile", "format_table", "from_dict",
-           "load", "plan", "runner", "to_json", "to_yaml", "train"]
+def open_run(run_dir: str | Path, overrides=(), cpu: bool | None = None):
+    """A Runner restored from a run folder's spec.yaml and latest checkpoint (the plugins the
+    spec names are loaded again)."""
+    from . import checkpoint
+
+    folder = Path(run_dir)
+    if not (folder / "spec.yaml").is_file():
+        raise ComposerError(f"{folder} is not a composer run folder (no spec.yaml)")
+    latest = checkpoint.latest(folder)
+    if latest is None:
+        raise ComposerError(f"{folder} has no checkpoint yet")
+    run = runner(load(folder / "spec.yaml", overrides), cpu=cpu)
+    checkpoint.load(run, latest)
+    return run
+
+
+def sample(run, n: int | None = None, *, output: str | list | None = None, inputs: dict | None = None,
+           labels: dict | None = None, seed: int = 0, out: str | Path | None = None, **options):
+    """Generate from a Runner (EMA weights where kept): `n` samples (default `sample.n`, or the
+    length of fed `inputs`), of `output` (default the spec's), with graph tensors fed from
+    `inputs` ({name: tensor}) and class labels from `labels` ({name: int or list of ints, tiled
+    to n}), and the generating recipe's sample `options` (sampler=, steps=, guidance=, ...).
+    With `out` ending in .png (a grid, or a scatter for 2-D points) or .npy, also writes it."""
+    import torch
+
+    from .generate import generate
+
+    feed = dict(inputs or {})
+    n = n or (min(len(v) for v in feed.values()) if feed else run.spec.sample.n)
+    if not isinstance(n, int) or n < 1:
+        raise ComposerError(f"the number of samples must be a positive integer, got {n!r}")
+    feed.update({name: tile_labels(values, n) for name, values in (labels or {}).items()})
+    samples = generate(run, n, output=output, inputs=feed, generator=torch.Generator().manual_seed(seed), **options)
+    if out is not None:
+        write_samples(run, samples, Path(out))
+    return samples
+
+
+def tile_labels(values, n: int):
+    """Class labels for n samples: an int, or a list repeated to length n."""
+    import torch
+
+    values = [values] if isinstance(values, int) else list(values)
+    if not values or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise ComposerError(f"labels must be integers, got {values!r}")
+    return torch.tensor(values, dtype=torch.int64).repeat(n // len(values) + 1)[:n]
+
+
+def write_samples(run, samples, out: Path) -> Path:
+    """`.npy`: the raw samples; `.png`: an image grid or a 2-D scatter."""
+    import numpy as np
+
+    from .train import save_grid_or_scatter
+
+    if out.suffix not in (".png", ".npy"):
+        raise ComposerError(f"{out}: expected a .png or .npy file")
+    if out.parent.exists() and not out.parent.is_dir():
+        raise ComposerError(f"{out}: {out.parent} is not a folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".npy":
+        np.save(out, samples.numpy())
+        return out
+    return save_grid_or_scatter(run, samples, out)
+
+
+def read_input(run, name: str, path: str | Path):
+    """A data input's values from files, to feed `sample(inputs=...)`: an image folder or image
+    (resized to the input's shape) or a .npy array."""
+    import numpy as np
+    import torch
+
+    from composer.data.images import load_images
+
+    nodes = run.graph.nodes
+    if name not in nodes or nodes[name].kind not in ("data", "field"):
+        inputs = [n for n, node in nodes.items() if node.kind in ("data", "field")]
+        raise ComposerError(f"--input {name}: not a data input or field of the graph (expected one of {inputs})")
+    file = Path(path)
+    if not file.exists():
+        raise ComposerError(f"--input {name}: no such file or folder: {file}")
+    if file.suffix == ".npy":
+        return torch.from_numpy(np.load(file, allow_pickle=False))
+    shape = run.graph.shapes[name]
+    return load_images(file, size=shape[-1], channels=shape[0])
+
+
+def evaluate(run, n: int | None = None) -> dict:
+    """The metrics the graph declares (`eval.metrics`), on fresh samples."""
+    from .evaluate import evaluate as run_metrics
+
+    return run_metrics(run, n)
+
+
+def entries(kind: str | None = None) -> dict:
+    """What a graph file can name: {kind: [{name, doc, arguments, origin}]} for every registry
+    (installed plugins included), or the list of one kind."""
+    from . import plugins, registry
+
+    plugins.load_installed()
+    if kind is not None:
+        return registry.get(kind).describe()
+    return {k: registry.get(k).describe() for k in registry.KINDS}
+
+
+__all__ = ["Graph", "GraphBuilder", "Plan", "Spec", "build", "compile", "entries", "evaluate", "format_table",
+           "from_dict", "load", "open_run", "plan", "read_input", "register_plugin", "runner", "sample", "spec_of",
+           "to_json", "to_yaml", "train", "validate", "write_samples"]

@@ -132,14 +132,24 @@ def latest(run_dir: str | Path) -> Path | None:
     return folders[-1] if folders else None
 
 
+def weights_path(spec, module) -> Path:
+    """A module's `weights:` file: relative to the graph file's folder (a run folder's spec.yaml
+    names its own copy, RUN/inputs/), else to the working directory; must be a regular file."""
+    given = Path(module.weights)
+    candidates = [given] if given.is_absolute() else [Path(spec.file).parent / given, given]
+    path = next((c for c in candidates if c.exists()), None)
+    if path is None:
+        raise spec.error(f"weights file not found: {module.weights} (looked in "
+                         f"{', '.join(str(c) for c in candidates)})", "modules", module.name, "weights")
+    if not path.is_file():
+        raise spec.error(f"weights: {path} is not a regular file", "modules", module.name, "weights")
+    return path
+
+
 def load_module_weights(spec, module, target: torch.nn.Module) -> None:
     """Initialise a module from a safetensors file (`weights:` in the spec); keys may carry the
     module's name as a prefix, as in a run's modules.safetensors (the EMA copy is preferred)."""
-    path = Path(module.weights)
-    if not path.is_absolute() and not path.exists():
-        path = Path(spec.file).parent / module.weights
-    if not path.exists():
-        raise spec.error(f"weights file not found: {module.weights}", "modules", module.name, "weights")
+    path = weights_path(spec, module)
     tensors = load_file(path)
     for prefix in (f"ema.{module.name}.", f"{module.name}.", ""):
         chosen = _prefixed(tensors, prefix) if prefix else tensors

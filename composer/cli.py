@@ -1,4 +1,4 @@
-"""`composer validate | plan | run | sample | eval`. Exit codes: 0 ok, 2 bad spec or arguments,
+"""`composer validate | plan | run | sample | eval | list`. Exit codes: 0 ok, 2 bad spec or arguments,
 1 other user errors (missing files, bad run folders), 3 non-finite loss, 130 interrupted."""
 from __future__ import annotations
 
@@ -30,10 +30,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="OUT.png (grid) or OUT.npy (raw samples [N, ...])")
     p.add_argument("--input", action="append", default=[], metavar="NAME=PATH",
                    help="feed a data input from an image folder, an image or a .npy file (translation)")
+    p.add_argument("--labels", action="append", default=[], metavar="NAME=LABELS",
+                   help="class labels for a graph tensor (3, 0,1,2 or 0:10; repeated to -n): conditional generation")
     p.add_argument("--node", default=None, help="flow tensor to output (default sample.output)")
     p.add_argument("--seed", type=int, default=0)
     p = sub.add_parser("eval", help="compute the graph's declared metrics on fresh samples")
     p.add_argument("run_dir")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("list", help="what a graph file can name: blocks, recipes, ops, sources, ...")
+    p.add_argument("kind", nargs="?", default=None, help="one registry (blocks, recipes, ops, sources, noise, "
+                   "samplers, schedules, metrics, optimizers, lr_schedules, weight_schedules, losses, penalties, weightings)")
     p.add_argument("--json", action="store_true")
     return parser
 
@@ -65,15 +71,16 @@ def _split(items):
 
 
 def cmd_validate(args) -> int:
-    from .api import load
-    from .graph import build
+    from .api import validate
 
     files, overrides = _split(args.files)
     overrides += args.overrides
     for file in files:
-        graph = build(load(file, overrides))
+        compiled = validate(file, overrides)
+        graph = compiled.graph
         total = sum(graph.param_counts.values())
-        print(f"{file}: ok ({len(graph.nodes)} nodes, {len(graph.param_counts)} modules, {total:,} parameters)")
+        print(f"{file}: ok ({len(graph.nodes)} nodes, {len(graph.param_counts)} modules, {total:,} parameters, "
+              f"{len(compiled.phases)} phase(s))")
     return 0
 
 
@@ -87,92 +94,73 @@ def cmd_plan(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .api import load, plan, runner
-    from .train import Trainer
+    from .api import train
 
-    spec = load(args.file, args.overrides)
-    out = Path(args.out or Path("runs") / spec.name)
-    run = runner(plan(spec), cpu=args.cpu or None)
-    Trainer(run, out, resume=args.resume).run()
+    train(args.file, args.out, args.overrides, resume=args.resume, cpu=args.cpu or None)
     return 0
-
-
-def open_run(run_dir: str, overrides=()):
-    """A Runner restored from a run folder's spec and latest checkpoint."""
-    from . import checkpoint
-    from .api import plan, runner
-    from .spec import load
-
-    folder = Path(run_dir)
-    if not (folder / "spec.yaml").exists():
-        raise ComposerError(f"{folder} is not a composer run folder (no spec.yaml)")
-    latest = checkpoint.latest(folder)
-    if latest is None:
-        raise ComposerError(f"{folder} has no checkpoint yet")
-    run = runner(plan(load(folder / "spec.yaml", overrides)))
-    checkpoint.load(run, latest)
-    return run
 
 
 def cmd_sample(args) -> int:
-    import numpy as np
-    import torch
+    from .api import open_run, read_input, sample
 
-    from .generate import generate
-    from .train import save_grid_or_scatter
-
+    if args.n is not None and args.n < 1:
+        raise SpecError(f"-n {args.n}: the number of samples must be a positive integer")
     run = open_run(args.run_dir, args.overrides)
-    feed = {name: _read_input(path, run, name) for name, path in (_pair(i) for i in args.input)}
-    n = args.n or (min(len(v) for v in feed.values()) if feed else run.spec.sample.n)
-    samples = generate(run, n, output=args.node, inputs=feed,
-                       generator=torch.Generator().manual_seed(args.seed))
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".npy":
-        np.save(out, samples.numpy())
-    elif out.suffix == ".png":
-        save_grid_or_scatter(run, samples, out)
-    else:
-        raise ComposerError(f"-o {out}: expected a .png or .npy file")
-    print(f"wrote {out} ({tuple(samples.shape)})")
+    feed = {name: read_input(run, name, path) for name, path in (_pair("--input", i) for i in args.input)}
+    labels = {name: _labels(text) for name, text in (_pair("--labels", i) for i in args.labels)}
+    samples = sample(run, args.n, output=args.node, inputs=feed, labels=labels, seed=args.seed, out=args.output)
+    print(f"wrote {args.output} ({tuple(samples.shape)})")
     return 0
 
 
-def _pair(text: str) -> tuple[str, str]:
+def _pair(flag: str, text: str) -> tuple[str, str]:
     if "=" not in text:
-        raise SpecError(f"--input {text}: expected NAME=PATH")
-    name, path = text.split("=", 1)
-    return name, path
+        raise SpecError(f"{flag} {text}: expected NAME=VALUE")
+    name, value = text.split("=", 1)
+    return name, value
 
 
-def _read_input(path: str, run, name: str):
-    import numpy as np
-    import torch
-
-    from composer.data.images import load_images
-
-    if name not in run.graph.nodes or run.graph.nodes[name].kind != "data":
-        inputs = [i.name for i in run.spec.inputs if i.kind == "data"]
-        raise SpecError(f"--input {name}: not a data input of the graph (expected one of {inputs})")
-    shape = run.graph.shapes[name]
-    file = Path(path)
-    if not file.exists():
-        raise ComposerError(f"--input {name}: no such file or folder: {file}")
-    if file.suffix == ".npy":
-        return torch.from_numpy(np.load(file, allow_pickle=False)).float()
-    return load_images(file, size=shape[-1], channels=shape[0])
+def _labels(text: str) -> list[int]:
+    """`3`, `0,1,2` or a range `0:10`."""
+    try:
+        if ":" in text:
+            start, stop = text.split(":", 1)
+            return list(range(int(start), int(stop)))
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise SpecError(f"--labels: expected integers like 3, 0,1,2 or 0:10, got '{text}'") from None
 
 
 def cmd_eval(args) -> int:
-    from .evaluate import evaluate
+    from .api import evaluate, open_run
 
-    run = open_run(args.run_dir, args.overrides)
-    results = evaluate(run)
+    results = evaluate(open_run(args.run_dir, args.overrides))
     if args.json:
         print(json.dumps(results, indent=2))
     else:
         for key, value in results.items():
             print(f"{key:32s} {value}")
+    return 0
+
+
+def cmd_list(args) -> int:
+    from .api import entries
+    from .registry import KINDS
+
+    kinds = [args.kind] if args.kind else list(KINDS)
+    listing = {kind: entries(kind) for kind in kinds}
+    if args.json:
+        print(json.dumps(listing if not args.kind else listing[args.kind], indent=2))
+        return 0
+    for kind, items in listing.items():
+        print(f"{kind}:")
+        for item in items:
+            arguments = ", ".join(a["name"] + ("" if a["default"] is None else f"={a['default']}")
+                                  for a in item["arguments"])
+            origin = "" if item["origin"] == "composer" else f"  [{item['origin']}]"
+            print(f"  {item['name']}({arguments}){origin}")
+            if item["doc"]:
+                print(f"      {item['doc']}")
     return 0
 
 
@@ -182,4 +170,5 @@ COMMANDS = {
     "run": cmd_run,
     "sample": cmd_sample,
     "eval": cmd_eval,
+    "list": cmd_list,
 }

@@ -47,9 +47,28 @@ def save_grid_or_scatter(runner: Runner, samples: torch.Tensor, path: Path) -> P
     return save_image_grid(samples.clamp(-1, 1), path, nrow=spec.sample.nrow)
 
 
+class Callback:
+    """User code run by the Trainer (subclass and override what you need; all run on every
+    process: check `trainer.main` for rank 0). `logs` are the step's loss terms."""
+
+    def on_step(self, trainer: "Trainer", step: int, logs: dict) -> None:
+        """After every training step."""
+
+    def on_checkpoint(self, trainer: "Trainer", folder: Path) -> None:
+        """After a checkpoint folder was written."""
+
+    def on_sample(self, trainer: "Trainer", path: Path) -> None:
+        """After a sample grid was written (main process)."""
+
+    def on_end(self, trainer: "Trainer", results: dict) -> None:
+        """After the final checkpoint and evaluation."""
+
+
 class Trainer:
-    def __init__(self, runner: Runner, out: str | Path, resume: bool = False, quiet: bool = False):
+    def __init__(self, runner: Runner, out: str | Path, resume: bool = False, quiet: bool = False,
+                 callbacks=()):
         self.runner, self.out, self.quiet = runner, Path(out), quiet
+        self.callbacks = list(callbacks)
         self.main = runner.accelerator.is_main_process
         existing = checkpoint.latest(self.out)
         if resume:
@@ -62,7 +81,8 @@ class Trainer:
                                 "pass --resume to continue it or choose another --out")
         if self.main:
             self.out.mkdir(parents=True, exist_ok=True)
-            (self.out / "spec.yaml").write_text(yaml.safe_dump(runner.spec.data, sort_keys=False))
+            data = _copy_weights(runner.spec, self.out)
+            (self.out / "spec.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
 
     def log(self, text: str) -> None:
         if self.main and not self.quiet:
@@ -80,9 +100,11 @@ class Trainer:
                 if train.log_every and (step % train.log_every == 0 or step == total):
                     self._write_metrics(step, last, time.time() - started)
                 if train.sample_every and step % train.sample_every == 0 and self.main:
-                    save_samples(runner, self.out / "samples" / f"step_{step:06d}.png")
+                    self._sample(self.out / "samples" / f"step_{step:06d}.png")
                 if train.checkpoint_every and step % train.checkpoint_every == 0 and step < total:
                     self.checkpoint()
+                for callback in self.callbacks:
+                    callback.on_step(self, step, last)
         except KeyboardInterrupt:
             folder = self.checkpoint()
             self.log(f"interrupted at step {runner.step_count}: saved {folder}; continue with --resume")
@@ -101,12 +123,20 @@ class Trainer:
         self.checkpoint()
         if self.main:
             save_file(checkpoint.module_tensors(runner), self.out / "weights.safetensors")
-            save_samples(runner, self.out / "samples" / "final.png")
+            self._sample(self.out / "samples" / "final.png")
         results = {"step": runner.step_count, "seconds": round(seconds, 1), **evaluate(runner)}
         if self.main:
             (self.out / "eval.json").write_text(json.dumps(results, indent=2))
             self.log("eval: " + json.dumps(results))
+        for callback in self.callbacks:
+            callback.on_end(self, results)
         return results
+
+    def _sample(self, path: Path) -> None:
+        written = save_samples(self.runner, path)
+        if written is not None:
+            for callback in self.callbacks:
+                callback.on_sample(self, written)
 
     def checkpoint(self) -> Path:
         runner = self.runner
@@ -115,6 +145,8 @@ class Trainer:
             kept = sorted(p for p in (self.out / "checkpoints").glob("step_*[0-9]"))
             for old in kept[:-max(1, runner.spec.train.keep_checkpoints)]:
                 shutil.rmtree(old, ignore_errors=True)
+        for callback in self.callbacks:
+            callback.on_checkpoint(self, folder)
         return folder
 
     def _write_metrics(self, step: int, logs: dict, seconds: float) -> None:
@@ -126,6 +158,25 @@ class Trainer:
             f.write(json.dumps(record) + "\n")
         terms = "  ".join(f"{k} {v:.4f}" for k, v in logs.items())
         self.log(f"step {step:6d}  {seconds:7.1f}s  {terms}")
+
+
+def _copy_weights(spec, out: Path) -> dict:
+    """The spec to save in the run folder, with every `weights:` file copied into RUN/inputs/
+    and named relative to the folder, so the run folder is self-contained."""
+    import copy
+
+    from .checkpoint import weights_path
+
+    data = copy.deepcopy(spec.data)
+    for module in spec.modules:
+        if module.weights:
+            target = out / "inputs" / f"{module.name}.safetensors"
+            target.parent.mkdir(exist_ok=True)
+            source = weights_path(spec, module)
+            if source.resolve() != target.resolve():
+                shutil.copyfile(source, target)
+            data["modules"][module.name]["weights"] = f"inputs/{module.name}.safetensors"
+    return data
 
 
 def _raise_interrupt(signum, frame):

@@ -1,14 +1,18 @@
 """Evaluation metrics, one line each: `metric(samples, table, **options) -> dict[str, float]` on
 generated samples, or `metric(*, runner, **options)` when the metric runs the flow itself."""
 from composer.registry import Registry
+from composer.metrics.conditional import class_agreement
 from composer.metrics.digits_quality import digit_quality
 from composer.metrics.mixture import mixture
+from composer.metrics.paired import paired
 from composer.metrics.translation import translation
 
 METRICS = Registry("metric", {
     "mixture": mixture,
     "digits": digit_quality,
     "translation": translation,
+    "paired": paired,
+    "class_agreement": class_agreement,
 }, supplied=("samples", "table", "runner"))
 
 __all__ = ["METRICS"]

@@ -9,7 +9,8 @@ import torch
 from PIL import Image
 
 from composer import api
-from composer.cli import main, open_run
+from composer.api import open_run
+from composer.cli import main
 from composer.errors import ComposerError
 from composer.generate import generate
 from composer.metrics.translation import translation

@@ -3,7 +3,7 @@ import torch
 from safetensors.torch import load_file
 
 from composer import api
-from composer.cli import open_run
+from composer.api import open_run
 from composer.generate import generate
 from composer.recipes.samplers import sample
 from composer.recipes.schedules import VPSDE

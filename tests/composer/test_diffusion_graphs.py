@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from composer import api
-from composer.cli import main, open_run
+from composer.api import open_run
+from composer.cli import main
 from composer.errors import ComposerError, SpecError
 from composer.generate import generate
 from composer.plan_view import format_table
