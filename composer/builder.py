@@ -27,8 +27,18 @@ class GraphBuilder:
     def module(self, name: str, block: str | list, **args) -> "GraphBuilder":
         return self._put("modules", name, block if isinstance(block, list) else {"block": block, **args})
 
-    def flow(self, name: str, module: str, *inputs: str) -> "GraphBuilder":
-        return self._put("flow", name, f"{module}({', '.join(inputs)})")
+    def flow(self, name: str, target: str, *inputs: str, **args) -> "GraphBuilder":
+        """`name: target(inputs..., key=value...)`: a module call or a flow op; inputs may be
+        dotted (`real.y`, `post.z`)."""
+        parts = list(inputs) + [f"{key}={value!r}" for key, value in args.items()]
+        return self._put("flow", name, f"{target}({', '.join(parts)})")
+
+    def phase(self, name: str, **values) -> "GraphBuilder":
+        return self._put("phases", name, values)
+
+    def plugins(self, *names: str) -> "GraphBuilder":
+        self.data["plugins"] = list(names)
+        return self
 
     def objective(self, name: str, recipe: str, **args) -> "GraphBuilder":
         return self._put("objectives", name, {"recipe": recipe, **args})
