@@ -17,6 +17,7 @@ OPTIMIZERS = Registry("optimizer type", {
 
 
 def constant(step: int, *, total: int) -> float:
+    """The learning rate as given, at every step."""
     return 1.0
 
 
@@ -27,6 +28,8 @@ def linear_decay(step: int, *, total: int, start: int | None = None) -> float:
 
 
 def cosine(step: int, *, total: int, warmup: int = 0, floor: float = 0.0) -> float:
+    """Linear warm-up over `warmup` steps, then half a cosine from 1 down to `floor` at `total`
+    (Loshchilov & Hutter 2017, without restarts)."""
     if step < warmup:
         return (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
@@ -34,6 +37,7 @@ def cosine(step: int, *, total: int, warmup: int = 0, floor: float = 0.0) -> flo
 
 
 def step_decay(step: int, *, total: int, every: int, gamma: float = 0.1) -> float:
+    """Multiplied by `gamma` every `every` steps."""
     return gamma ** (step // every)
 
 

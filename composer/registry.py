@@ -73,11 +73,12 @@ class Registry(Mapping):
         return f"unknown {self.kind} '{name}'{did_you_mean(str(name), self._entries)}"
 
     def doc(self, name: str) -> str:
-        """The entry's one-line doc: given at registration, else its docstring's first line."""
+        """The entry's one-line doc: given at registration, else its docstring's first paragraph
+        joined onto one line."""
         if name in self._docs:
             return self._docs[name]
-        text = inspect.getdoc(self._entries[name]) or ""
-        return text.strip().splitlines()[0] if text.strip() else ""
+        text = (inspect.getdoc(self._entries[name]) or "").strip()
+        return " ".join(text.split("\n\n")[0].split())
 
     def arguments(self, name: str) -> list[Argument]:
         """The YAML arguments of an entry: keyword parameters, minus those composer supplies."""
