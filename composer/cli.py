@@ -64,6 +64,11 @@ def main(argv=None) -> int:
         return 3 if isinstance(err, NonFiniteLoss) else 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:      # `composer plan FILE | head`: the reader left; not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _split(items):

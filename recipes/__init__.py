@@ -6,6 +6,7 @@ from .adversarial import adversarial
 from .classification import cross_entropy
 from .denoising import denoising
 from .feature_matching import feature_matching
+from .flow_matching import flow_matching
 from .kl import kl_divergence
 from .reconstruction import reconstruction
 
@@ -16,4 +17,5 @@ RECIPES = Registry("recipe", {
     "kl_divergence": kl_divergence,
     "cross_entropy": cross_entropy,
     "feature_matching": feature_matching,
+    "flow_matching": flow_matching,
 })
