@@ -68,8 +68,11 @@ def image_fields(channels, size, *, labels: bool = False, extra=()) -> dict:
     return out
 
 
-def point_fields(dim: int = 2) -> dict:
-    return {"x": ((dim,), torch.float32)}
+def point_fields(dim: int = 2, *, labels: bool = False) -> dict:
+    out = {"x": ((dim,), torch.float32)}
+    if labels:
+        out["y"] = ((), torch.int64)
+    return out
 
 
 def fields(spec, item) -> dict:
@@ -84,11 +87,14 @@ def fields(spec, item) -> dict:
 
 
 def source_of(spec, item) -> Source:
+    """The registered source of a data input (a bare loader function counts as a Source whose
+    fields are learned by loading it)."""
     from composer.data import SOURCES
 
     if item.target not in SOURCES:
         raise spec.error(SOURCES.unknown(item.target), "inputs", item.name, "source")
-    return SOURCES[item.target]
+    entry = SOURCES[item.target]
+    return entry if isinstance(entry, Source) else Source(entry)
 
 
 def load_table(spec, item, **override):

@@ -87,11 +87,21 @@ def load(name: str) -> None:
                             f"'{GROUP}'; installed plugins: {', '.join(known) or 'none'}")
     try:
         register(Registries(name))
-    except ComposerError:
-        raise
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:  # noqa: BLE001 -- undo what it registered, then report
+        unload(name)
+        if isinstance(err, ComposerError):
+            raise
         raise ComposerError(f"plugin '{name}': its registration function failed: {err}") from None
     _loaded.add(name)
+
+
+def unload(name: str) -> None:
+    """Remove every entry a plugin registered (a failed registration; tests)."""
+    for kind in registry.KINDS:
+        target = registry.get(kind)
+        for entry in [n for n, o in target.origin.items() if o == f"plugin {name}"]:
+            target.remove(entry)
+    _loaded.discard(name)
 
 
 def load_plugins(spec) -> None:

@@ -54,6 +54,12 @@ class Registry(Mapping):
             self._docs[name] = doc
         return entry
 
+    def remove(self, name: str) -> None:
+        """Take an entry out (a failed plugin registration is undone with this)."""
+        self._entries.pop(name, None)
+        self._docs.pop(name, None)
+        self.origin.pop(name, None)
+
     def register(self, name: str | None = None, *, doc: str | None = None, origin: str = "composer"):
         """Decorator form of `add` for use inside a plugin's registration function."""
         return lambda entry: self.add(name or entry.__name__, entry, doc=doc, origin=origin)
@@ -77,7 +83,9 @@ class Registry(Mapping):
         joined onto one line."""
         if name in self._docs:
             return self._docs[name]
-        text = (inspect.getdoc(self._entries[name]) or "").strip()
+        entry = self._entries[name]
+        own = entry.__dict__.get("__doc__") if isinstance(entry, type) else getattr(entry, "__doc__", None)
+        text = inspect.cleandoc(own or "").strip()       # a class's own docstring, never a base's
         return " ".join(text.split("\n\n")[0].split())
 
     def arguments(self, name: str) -> list[Argument]:
@@ -88,7 +96,10 @@ class Registry(Mapping):
             return []
         out = []
         for p in params:
-            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.POSITIONAL_ONLY) or p.name in self.supplied:
+            if p.kind is p.VAR_KEYWORD:
+                out.append(Argument(f"**{p.name}", None, ""))
+                continue
+            if p.kind in (p.VAR_POSITIONAL, p.POSITIONAL_ONLY) or p.name in self.supplied:
                 continue
             default = None if p.default is p.empty else repr(p.default)
             annotation = "" if p.annotation is p.empty else str(p.annotation)

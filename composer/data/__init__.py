@@ -18,9 +18,9 @@ SOURCES = Registry("source", {
     "unpaired_folder": Source(unpaired_folder, lambda a: image_fields(a["channels"], a["size"])),
     "paired_digits": Source(paired_digits, lambda a: image_fields(1, a["size"], labels=True, extra=("target",))),
     "paired_folder": Source(paired_folder, lambda a: image_fields(a["channels"], a["size"], extra=("target",))),
-    "ring": Source(ring, lambda a: point_fields()),
-    "grid": Source(grid, lambda a: point_fields()),
-    "moons": Source(moons, lambda a: point_fields()),
+    "ring": Source(ring, lambda a: point_fields(labels=True)),
+    "grid": Source(grid, lambda a: point_fields(labels=True)),
+    "moons": Source(moons, lambda a: point_fields(labels=True)),
     "swiss_roll": Source(swiss_roll, lambda a: point_fields()),
 })
 

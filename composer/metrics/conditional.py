@@ -71,10 +71,12 @@ def class_agreement(*, runner, labels: Tensor, output: Tensor | None = None, n: 
     _check_conditioned(runner, labels, output or spec.sample.objective or spec.sample.output)
     requested = requested_labels(n, classes)
     results: dict[str, float] = {}
+    reference = None
     for scale in scales:
         options = {"guidance": scale} if from_recipe else {}
         samples = generate(runner, n, output=output, inputs={labels: requested}, **options)
-        reference = _reference_images(runner, samples.shape[-1])
+        if reference is None:
+            reference = _reference_images(runner, samples.shape[-1])
         suffix = f"@g{scale:g}" if len(scales) > 1 else ""
         scores = score_samples(samples, requested, classes, reference)
         results.update({f"{key}{suffix}": value for key, value in scores.items()})

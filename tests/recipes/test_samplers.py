@@ -223,7 +223,3 @@ def test_sample_names_the_bad_sampler():
 def test_ddim_rejects_eta_outside_unit_interval():
     with pytest.raises(ValueError, match=r"sample_ddim: expected 0 <= eta <= 1, got eta=1.5"):
         sample("ddim", gaussian_eps(VP), (2, 2), VP, 5, eta=1.5)
-
-
-def test_registry():
-    assert list(SAMPLERS) == ["euler_maruyama", "euler", "heun", "ddim", "dpmpp_2m"]
