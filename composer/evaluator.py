@@ -4,16 +4,17 @@ device (composer/shapes.py) and generation (composer/generate.py).
 Each node kind is evaluated by one function of `EVALUATE`; what differs between the three
 callers is only the `Context`: which modules (training copies, meta copies, EMA copies), where
 data comes from (the training streams, empty meta tensors, held-out data), the RNG and the
-device. Adding a node kind is one function here and one name in nodes.KINDS.
+device. Adding a node kind is one function here and its name in `EVALUATE`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 
-from .nodes import Node
+if TYPE_CHECKING:
+    from .nodes import Node
 
 
 @dataclass

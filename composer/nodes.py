@@ -1,6 +1,6 @@
 """The IR: a closed set of node kinds. Specs and objectives both lower to these.
 
-How each kind is evaluated lives in one place, composer/evaluator.py; what a recipe may return
+The kinds and how each is evaluated live in one place, composer/evaluator.py (`EVALUATE`); what a recipe may return
 (`Expansion`: nodes, and a `Generator` when it generates) and the base of every computation a
 node carries (`Op`) live here.
 """
@@ -11,7 +11,6 @@ from typing import Any, NewType
 
 from .errors import Loc
 
-KINDS = ("data", "field", "noise", "call", "fn", "term")
 
 Tensor = NewType("Tensor", str)
 """Annotation of a recipe/metric argument that names one tensor of the graph."""
@@ -49,7 +48,9 @@ class Node:
     key: str = ""
 
     def __post_init__(self):
-        assert self.kind in KINDS, self.kind
+        from .evaluator import EVALUATE   # the node kinds are exactly what the evaluator evaluates
+
+        assert self.kind in EVALUATE, self.kind
 
     @property
     def uses(self) -> tuple[str, ...]:

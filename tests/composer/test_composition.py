@@ -271,3 +271,27 @@ def test_generation_feeds_labels():
     assert torch.equal(a, b) and not torch.equal(a, c) and a.shape == (6, 1, 8, 8)
     with pytest.raises(ComposerError, match=r"labels must be integers, got \['a'\]"):
         api.sample(runner, 6, labels={"y_fake": ["a"]})
+
+
+def test_ops_see_the_step_and_the_phase():
+    from composer import plugins
+    from composer.nodes import Op
+
+    seen = []
+
+    class Spy(Op):
+        """Records where training is; returns its input."""
+
+        def __call__(self, ctx, x):
+            seen.append((ctx.step, ctx.phase))
+            return x
+
+    plugins.register_plugin("spy_plugin", lambda r: r.ops.add("spy", Spy))
+    data = small_dcgan()
+    data["plugins"] = ["spy_plugin"]
+    data["flow"] = {"z2": "spy(z)", "fake": "G(z2)"}
+    runner = api.runner(api.from_dict(data), cpu=True)
+    runner.step()
+    runner.step()
+    assert seen == [(0, None), (0, "D"), (1, "D")]      # the shape check, then two training steps
+    plugins.unload("spy_plugin")
