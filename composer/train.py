@@ -69,6 +69,7 @@ class Trainer:
                  callbacks=()):
         self.runner, self.out, self.quiet = runner, Path(out), quiet
         self.callbacks = list(callbacks)
+        self.stop_signal = None
         self.main = runner.accelerator.is_main_process
         existing = checkpoint.latest(self.out)
         if resume:
@@ -92,9 +93,11 @@ class Trainer:
         runner, train = self.runner, self.runner.spec.train
         total = steps if steps is not None else train.steps
         started, last = time.time(), {}
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        previous = _defer_signals(self)
         try:
             while runner.step_count < total:
+                if self.stop_signal is not None:      # arrived during the last step: it is complete
+                    raise KeyboardInterrupt
                 last = runner.step()
                 step = runner.step_count
                 if train.log_every and (step % train.log_every == 0 or step == total):
@@ -113,7 +116,8 @@ class Trainer:
             self.log(f"stopped: the last good checkpoint is {checkpoint.latest(self.out)}")
             raise
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
         return self.finish(time.time() - started)
 
     def finish(self, seconds: float) -> dict:
@@ -179,7 +183,19 @@ def _copy_weights(spec, out: Path) -> dict:
     return data
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
+def _defer_signals(trainer: Trainer) -> dict:
+    """SIGINT and SIGTERM only set `trainer.stop_signal`; the loop stops between steps, so the
+    checkpoint it writes never holds a half-finished step (some optimizers stepped, RNG and data
+    streams advanced). Returns the previous handlers (none outside the main thread)."""
+    def stop(signum, frame):
+        trainer.stop_signal = signum
+
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[signum] = signal.signal(signum, stop)
+        except ValueError:        # not the main thread: signals stay as they are
+            break
+    return previous
 
 

@@ -1,4 +1,6 @@
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -133,3 +135,27 @@ def test_unknown_cli_argument_exits_2(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["plan", str(GRAPHS / "dcgan.yaml"), "--bogus"])
     assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_mid_step_finishes_the_step_and_resume_is_bit_exact(tmp_path, signum):
+    data = small_2d_gan(penalty="r1")
+    straight = api.runner(api.from_dict(data, ["train.steps=6"]), cpu=True)
+    Trainer(straight, tmp_path / "a", quiet=True).run()
+    runner = api.runner(api.from_dict(data, ["train.steps=6"]), cpu=True)
+    real_run_ops = runner._run_ops
+
+    def run_ops(phase, *args):                 # the signal arrives inside step 3's D phase
+        if runner.step_count == 3 and phase.name == "D":
+            os.kill(os.getpid(), signum)
+        return real_run_ops(phase, *args)
+
+    runner._run_ops = run_ops
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(runner, tmp_path / "b", quiet=True).run()
+    assert checkpoint.latest(tmp_path / "b").name == "step_000004"     # step 3 (0-based) completed
+    resumed = api.runner(api.from_dict(data, ["train.steps=6"]), cpu=True)
+    Trainer(resumed, tmp_path / "b", resume=True, quiet=True).run()
+    for name in ("G", "D"):
+        for a, b in zip(straight.raw[name].parameters(), resumed.raw[name].parameters()):
+            assert torch.equal(a, b)
