@@ -83,6 +83,7 @@ def build(spec: Spec, check_shapes: bool = True) -> Graph:
     graph.param_counts = count_parameters(build_modules(spec, "meta"))
     graph.owner = _owners(spec, graph)
     _check_terms(spec, graph)
+    _check_training(spec, graph)
     if check_shapes:
         graph.shapes = infer_shapes(graph)
         _check_sample_shapes(spec, graph)
@@ -210,6 +211,26 @@ def _check_sample_shapes(spec: Spec, graph: Graph) -> None:
     if isinstance(output, list) and len({graph.shapes.get(n) for n in output}) > 1:
         shapes = ", ".join(f"{n} {list(graph.shapes.get(n, ()))}" for n in output)
         raise spec.error(f"tensors shown side by side need one shape, got {shapes}", "sample", "output")
+
+
+def _check_training(spec: Spec, graph: Graph) -> None:
+    """Optimizer arguments, LR schedules, EMA modules and model size: every training setting is
+    checked before training starts."""
+    from .optim import check
+
+    for opt in spec.optimizers:
+        check(spec, opt, spec.train.steps)
+    for module in spec.train.ema:
+        if module not in graph.param_counts:
+            raise spec.error(f"unknown module '{module}'{did_you_mean(str(module), graph.param_counts)}",
+                             "train", "ema", module)
+    for name, count in graph.param_counts.items():
+        if count > MAX_PARAMETERS:
+            raise spec.error(f"module '{name}' would have {count:,} parameters (more than {MAX_PARAMETERS:,}): "
+                             "check its sizes", "modules", name)
+
+
+MAX_PARAMETERS = 20_000_000_000
 
 
 def _check_acyclic(spec: Spec, dag: nx.DiGraph, table: dict[str, Node]) -> None:

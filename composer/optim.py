@@ -82,3 +82,26 @@ def make_lr_schedule(spec, opt, optimizer, total: int):
     except TypeError as err:
         raise spec.error(f"bad lr schedule arguments: {err}", "optimizers", opt.name, "lr_schedule") from None
     return torch.optim.lr_scheduler.LambdaLR(optimizer, ScheduleFactor(kind, total, options))
+
+
+def check(spec, opt, total: int) -> None:
+    """Build-time check of an optimizer's type and arguments (on a dummy parameter) and of its
+    LR schedule over the run, so that bad values fail before training, at their YAML line."""
+    if opt.type not in OPTIMIZERS:
+        raise spec.error(OPTIMIZERS.unknown(opt.type), "optimizers", opt.name, "type")
+    args = {k: tuple(v) if isinstance(v, list) else v for k, v in opt.args.items()}
+    try:
+        OPTIMIZERS[opt.type]([torch.zeros(1, requires_grad=True)], lr=opt.lr, **args)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise spec.error(f"optimizer {opt.type}: {err}", "optimizers", opt.name) from None
+    options = dict(opt.lr_schedule)
+    kind = options.pop("type", "constant")
+    if kind not in LR_SCHEDULES:
+        raise spec.error(LR_SCHEDULES.unknown(kind), "optimizers", opt.name, "lr_schedule", "type")
+    try:
+        factors = [LR_SCHEDULES[kind](step, total=total, **options) for step in (0, total // 2, total)]
+    except (TypeError, ValueError, ZeroDivisionError) as err:
+        raise spec.error(f"lr schedule {kind}: {err}", "optimizers", opt.name, "lr_schedule") from None
+    if not all(isinstance(f, (int, float)) and math.isfinite(f) and f >= 0 for f in factors):
+        raise spec.error(f"lr schedule {kind} gives factors {factors}: expected finite numbers >= 0",
+                         "optimizers", opt.name, "lr_schedule")

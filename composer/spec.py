@@ -5,6 +5,8 @@ so later stages (graph build, shape checks, plan) can point back at the YAML.
 """
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +20,22 @@ SECTIONS = ("name", "plugins", "inputs", "modules", "flow", "objectives", "optim
 OBJECTIVE_KEYS = ("recipe", "weight", "every", "terms")   # keys every objective takes
 TERM_KEYS = ("weight", "every")                           # keys of one term under `terms:`
 PHASE_KEYS = ("terms", "optimizers", "redraw")
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+PRECISIONS = ("no", "bf16", "fp16", "fp8")
+RANGES = {   # key path -> (bound, strict, what is expected)
+    ("train", "steps"): (1, False, "a positive number of steps"),
+    ("train", "batch"): (1, False, "a positive batch size"),
+    ("train", "seed"): (0, False, "a seed >= 0"),
+    ("train", "log_every"): (0, False, "0 (never) or a positive number of steps"),
+    ("train", "sample_every"): (0, False, "0 (never) or a positive number of steps"),
+    ("train", "checkpoint_every"): (0, False, "0 (only at the end) or a positive number of steps"),
+    ("train", "keep_checkpoints"): (1, False, "at least 1 checkpoint kept"),
+    ("train", "grad_clip"): (0, True, "a positive gradient norm (or null for none)"),
+    ("train", "threads"): (1, False, "a positive number of threads (or null for torch's default)"),
+    ("sample", "n"): (1, False, "a positive number of samples"),
+    ("sample", "nrow"): (1, False, "a positive number of images per row"),
+    ("eval", "n"): (1, False, "a positive number of samples"),
+}
 
 
 @dataclass(frozen=True)
@@ -194,7 +212,7 @@ def parse(data: dict, locs: Locs | None = None, file: str = "<spec>", overrides=
     p = _Parser(data, locs, file)
     p.keys((), data, SECTIONS)
     spec = Spec(
-        name=str(data.get("name", Path(file).stem)),
+        name=p.name(Path(file).stem),
         inputs=p.entries("inputs", p.input), modules=p.entries("modules", p.module),
         flow=p.entries("flow", p.flow), objectives=p.entries("objectives", p.objective),
         optimizers=p.entries("optimizers", p.optimizer), schedule=p.schedule(),
@@ -320,6 +338,16 @@ class _Parser:
         redraw = self.names(path + ("redraw",), body.get("redraw", []), "inputs")
         return PhaseSpec(name, terms, opts, redraw, self.loc(path))
 
+    def name(self, default: str) -> str:
+        """The graph's name, also its default run folder runs/NAME: a plain name, no path."""
+        if "name" not in self.data:
+            return default if NAME.fullmatch(default) else "graph"
+        name = self.data["name"]
+        if not isinstance(name, (str, int)) or isinstance(name, bool) or not NAME.fullmatch(str(name)):
+            raise self.fail(f"expected a plain name (letters, digits, '_', '-', '.'; no path), got {name!r}",
+                            ("name",))
+        return str(name)
+
     def plugins(self) -> tuple[str, ...]:
         return self.names(("plugins",), self.data.get("plugins") or [], "plugin names")
 
@@ -344,8 +372,8 @@ class _Parser:
             raise self.fail("an optimizer needs 'params': the modules it updates", path)
         params = [params] if isinstance(params, str) else params
         kind, lr = str(body.pop("type", "adam")), body.pop("lr", 1e-3)
-        if not isinstance(lr, (int, float)) or isinstance(lr, bool) or lr <= 0:
-            raise self.fail(f"lr must be a positive number, got {lr!r}", path + ("lr",))
+        if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not 0 < lr < math.inf:
+            raise self.fail(f"lr must be a positive finite number, got {lr!r}", path + ("lr",))
         sched = self.mapping(path + ("lr_schedule",), body.pop("lr_schedule", None), "lr schedule")
         return OptimizerSpec(name, tuple(str(p) for p in params), kind, float(lr), body, dict(sched), self.loc(path))
 
@@ -374,7 +402,29 @@ class _Parser:
             expected = getattr(defaults, key)
             if expected is not None and not _same_kind(expected, value):
                 raise self.fail(f"expected {type(expected).__name__}, got {value!r}", path + (key,))
+            self.in_range(path + (key,), value)
+        if section == "train":
+            self.train_extras(path, body)
         return cls(**body, loc=self.loc(path))
+
+    def train_extras(self, path: tuple, body: dict) -> None:
+        if body.get("precision", "no") not in PRECISIONS:
+            raise self.fail(f"unknown precision '{body['precision']}'{did_you_mean(str(body['precision']), PRECISIONS)}",
+                            path + ("precision",))
+        for module, decay in (body.get("ema") or {}).items():
+            if not isinstance(decay, (int, float)) or isinstance(decay, bool) or not 0 <= decay < 1:
+                raise self.fail(f"an EMA decay is a number in [0, 1), got {decay!r}", path + ("ema", module))
+
+    def in_range(self, path: tuple, value) -> None:
+        """Numbers must be finite and within the key's range (RANGES)."""
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.fail(f"expected a finite number, got {value!r}", path)
+        rule = RANGES.get(path)
+        if rule is None or value is None:
+            return
+        low, strict, what = rule
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or (value <= low if strict else value < low):
+            raise self.fail(f"expected {what}, got {value!r}", path)
 
 
 def _same_kind(default, value) -> bool:

@@ -15,6 +15,10 @@ from .errors import Loc, SpecError
 
 Locs = dict[tuple, Loc]
 
+MAX_BYTES = 1 << 20       # a graph file is a page of text; 1 MiB is generous
+MAX_VALUES = 20_000       # keys, items and scalars after alias expansion ("billion laughs")
+MAX_DEPTH = 64            # nesting of mappings and lists
+
 
 class Loader(yaml.SafeLoader):
     """SafeLoader that also reads `3e-4` and `1e5` as floats (YAML 1.2 style, as users write)."""
@@ -28,7 +32,13 @@ Loader.add_implicit_resolver(
 
 
 def load_text(text: str, file: str) -> tuple[dict, Locs]:
-    """Parse YAML text into plain data plus a map from key path to source location."""
+    """Parse YAML text into plain data plus a map from key path to source location; bounded in
+    size, nesting depth and alias expansion, so a hostile file fails fast."""
+    if len(text) > MAX_BYTES:
+        raise SpecError(f"the file has {len(text):,} characters; a graph file may have at most {MAX_BYTES:,}",
+                        loc=Loc(file))
+    if _bracket_depth(text) > MAX_DEPTH:
+        raise SpecError(f"the file nests deeper than {MAX_DEPTH} levels", loc=Loc(file))
     try:
         root = yaml.compose(text, Loader=Loader)
     except yaml.YAMLError as err:
@@ -36,8 +46,10 @@ def load_text(text: str, file: str) -> tuple[dict, Locs]:
         loc = Loc(file, mark.line + 1, mark.column + 1) if mark else Loc(file)
         problem = getattr(err, "problem", None) or str(err)
         raise SpecError(f"malformed YAML: {problem}", loc=loc) from None
+    except RecursionError:
+        raise SpecError(f"the file nests deeper than {MAX_DEPTH} levels", loc=Loc(file)) from None
     locs: Locs = {}
-    data = _construct(root, (), file, locs) if root is not None else {}
+    data = _construct(root, (), file, locs, [0], Loader("")) if root is not None else {}
     if not isinstance(data, dict):
         raise SpecError("a graph spec must be a mapping of sections", loc=Loc(file, 1, 1))
     return data, locs
@@ -45,12 +57,41 @@ def load_text(text: str, file: str) -> tuple[dict, Locs]:
 
 def load_file(path: str | Path) -> tuple[dict, Locs]:
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise SpecError(f"no such graph file: {path}", loc=Loc(str(path)))
-    return load_text(path.read_text(), str(path))
+    if not path.is_file():       # a folder, a FIFO or a device: never read (a FIFO would block)
+        raise SpecError(f"{path} is not a regular file", loc=Loc(str(path)))
+    if path.stat().st_size > MAX_BYTES:
+        raise SpecError(f"the file has {path.stat().st_size:,} bytes; a graph file may have at most {MAX_BYTES:,}",
+                        loc=Loc(str(path)))
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise SpecError(f"not UTF-8 text (byte {err.start}: {err.reason}); save the file as UTF-8",
+                        loc=Loc(str(path))) from None
+    return load_text(text.removeprefix("\ufeff"), str(path))
 
 
-def _construct(node, path: tuple, file: str, locs: Locs):
+def _bracket_depth(text: str) -> int:
+    """The deepest nesting of flow brackets ([ {), found before parsing (a deep file would make the
+    parser recurse for seconds before it fails)."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(0, depth - 1)
+    return deepest
+
+
+def _construct(node, path: tuple, file: str, locs: Locs, count: list, scalars: Loader):
+    count[0] += 1
+    if count[0] > MAX_VALUES:
+        raise SpecError(f"more than {MAX_VALUES:,} values (aliases expanding?): a graph file holds plain data",
+                        _dotted(path), _loc(node, file))
+    if len(path) > MAX_DEPTH:
+        raise SpecError(f"nested deeper than {MAX_DEPTH} levels", _dotted(path[:MAX_DEPTH]), _loc(node, file))
     locs[path] = Loc(file, node.start_mark.line + 1, node.start_mark.column + 1)
     if node.tag not in PLAIN_TAGS:
         raise SpecError(f"unsupported YAML tag '{node.tag}': a graph file holds plain data only",
@@ -58,17 +99,20 @@ def _construct(node, path: tuple, file: str, locs: Locs):
     if isinstance(node, yaml.MappingNode):
         out = {}
         for key_node, value_node in node.value:
-            key = Loader(" ").construct_object(key_node)
-            if not isinstance(key, (str, int)):
-                raise SpecError("keys must be strings", loc=_loc(key_node, file))
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in PLAIN_TAGS:
+                raise SpecError("keys must be plain strings (YAML merge keys '<<', tags and complex keys "
+                                "are not supported)", _dotted(path), _loc(key_node, file))
+            key = scalars.construct_object(key_node)
+            if not isinstance(key, (str, int)) or isinstance(key, bool):
+                raise SpecError(f"keys must be strings, got {key!r}", _dotted(path), _loc(key_node, file))
             if key in out:
                 raise SpecError(f"duplicate key '{key}'", _dotted(path + (key,)), _loc(key_node, file))
-            out[key] = _construct(value_node, path + (key,), file, locs)
+            out[key] = _construct(value_node, path + (key,), file, locs, count, scalars)
             locs[path + (key,)] = _loc(key_node, file)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, path + (i,), file, locs) for i, item in enumerate(node.value)]
-    return Loader(" ").construct_object(node)
+        return [_construct(item, path + (i,), file, locs, count, scalars) for i, item in enumerate(node.value)]
+    return scalars.construct_object(node)
 
 
 PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("map", "seq", "str", "int", "float", "bool", "null")}

@@ -93,5 +93,5 @@ def test_inline_module_list():
 
 
 def test_optimizer_lr_must_be_positive():
-    with pytest.raises(SpecError, match="optimizers.G.lr: lr must be a positive number, got -1"):
+    with pytest.raises(SpecError, match="optimizers.G.lr: lr must be a positive finite number, got -1"):
         parse({"optimizers": {"G": {"params": ["G"], "lr": -1}}})

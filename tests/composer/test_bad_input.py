@@ -1,0 +1,75 @@
+"""Issue 11's list of bad inputs: each ends in `FILE:LINE:COL: key.path: what was found; what was
+expected` (exit 2) before any training, never a traceback and never accepted silently."""
+import os
+import time
+
+import pytest
+
+from composer import api
+from composer.cli import main
+from composer.errors import SpecError
+from conftest import GRAPHS
+
+DCGAN = GRAPHS / "dcgan.yaml"
+
+
+@pytest.mark.parametrize("override, message", [
+    ("optimizers.D.lr=.nan", r"optimizers.D.lr: lr must be a positive finite number, got nan"),
+    ("optimizers.D.betas=[2,3]", r"optimizers.D: optimizer adam: Invalid beta parameter at index 0: 2"),
+    ("optimizers.D.momentun=0.9", r"optimizers.D: optimizer adam: .*unexpected keyword argument 'momentun'"),
+    ("optimizers.D.lr_schedule={type: step, every: 0}", r"optimizers.D.lr_schedule: lr schedule step: integer division"),
+    ("optimizers.D.lr_schedule={type: cosine, warmpu: 3}", r"optimizers.D.lr_schedule: lr schedule cosine: .*'warmpu'"),
+    ("train.ema={G: abc}", r"train.ema.G: an EMA decay is a number in \[0, 1\), got 'abc'"),
+    ("train.ema={G: 2.0}", r"train.ema.G: an EMA decay is a number in \[0, 1\), got 2.0"),
+    ("train.ema={X: 0.999}", r"train.ema.X: unknown module 'X'"),
+    ("train.threads=-1", r"train.threads: expected a positive number of threads"),
+    ("train.steps=-1", r"train.steps: expected a positive number of steps, got -1"),
+    ("train.grad_clip=-1", r"train.grad_clip: expected a positive gradient norm"),
+    ("train.grad_clip=abc", r"train.grad_clip: expected a positive gradient norm \(or null for none\), got 'abc'"),
+    ("train.keep_checkpoints=0", r"train.keep_checkpoints: expected at least 1 checkpoint kept, got 0"),
+    ("train.checkpoint_every=-1", r"train.checkpoint_every: expected 0 \(only at the end\) or a positive number"),
+    ("train.precision=fp17", r"train.precision: unknown precision 'fp17' \(did you mean 'fp16'\?\)"),
+    ("train.log_every=.inf", r"train.log_every: expected int, got inf"),
+    ("sample.n=0", r"sample.n: expected a positive integer, got 0"),
+    ("eval.n=0", r"eval.n: expected a positive number of samples, got 0"),
+    ("modules.G.width=1000000000", r"modules.G: cannot build block: Storage size calculation overflowed"),
+    ("modules.G.width=100000", r"modules.G: module 'G' would have .* parameters \(more than 20,000,000,000\)"),
+    ("name=../../x", r"name: expected a plain name \(letters, digits, '_', '-', '.'; no path\), got '../../x'"),
+    ("name=/tmp/x", r"name: expected a plain name"),
+])
+def test_bad_values_fail_at_validate_with_their_key(override, message):
+    with pytest.raises(SpecError, match=message):
+        api.validate(DCGAN, [override])
+
+
+@pytest.mark.parametrize("text, message", [
+    ("a: &a [1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+     "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n",
+     r"g.yaml:\d+:\d+: .*more than 20,000 values \(aliases expanding\?\)"),
+    ("a: " + "[" * 3000 + "]" * 3000, r"g.yaml: the file nests deeper than 64 levels"),
+    ("name: x\ntrain:\n  <<: {steps: 3}\n", r"g.yaml:3:3: train: keys must be plain strings \(YAML merge keys '<<'"),
+    ("? !!python/object/apply:os.system [echo hi]\n: 1\n", r"g.yaml:1:3: keys must be plain strings"),
+    ("name: !!python/object/apply:os.system [echo hi]\n", r"g.yaml:1:7: name: unsupported YAML tag"),
+])
+def test_hostile_yaml_fails_fast(tmp_path, text, message):
+    path = tmp_path / "g.yaml"
+    path.write_text(text)
+    start = time.perf_counter()
+    with pytest.raises(SpecError, match=message):
+        api.validate(path)
+    assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "latin-1"])
+def test_files_that_are_not_utf8_are_refused(tmp_path, encoding):
+    path = tmp_path / "g.yaml"
+    path.write_bytes(DCGAN.read_text().replace("DCGAN", "DCGAN é").encode(encoding))
+    with pytest.raises(SpecError, match=r"g.yaml: not UTF-8 text .*save the file as UTF-8"):
+        api.validate(path)
+
+
+def test_a_fifo_is_never_read(tmp_path, capsys):
+    fifo = tmp_path / "g.yaml"
+    os.mkfifo(fifo)
+    assert main(["validate", str(fifo)]) == 2
+    assert "is not a regular file" in capsys.readouterr().err
