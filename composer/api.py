@@ -72,14 +72,15 @@ def runner(source, overrides=(), cpu: bool | None = None):
 
 
 def train(source, out: str | Path | None = None, overrides=(), resume: bool = False, quiet: bool = False,
-          callbacks=(), cpu: bool | None = None) -> dict:
+          callbacks=(), cpu: bool | None = None, accept_changes: bool = False) -> dict:
     """Train to `train.steps` in the run folder `out` (default runs/NAME): logs, sample grids,
-    checkpoints, final evaluation; `callbacks` are `composer.train.Callback`s."""
+    checkpoints, final evaluation; `callbacks` are `composer.train.Callback`s. A resume refuses a
+    spec that changes training unless `accept_changes` (recorded in RUN/changes.jsonl)."""
     from .train import Trainer
 
     run = runner(source, overrides, cpu=cpu)
     folder = out if out is not None else Path("runs") / run.spec.name
-    return Trainer(run, folder, resume=resume, quiet=quiet, callbacks=callbacks).run()
+    return Trainer(run, folder, resume=resume, quiet=quiet, callbacks=callbacks, accept_changes=accept_changes).run()
 
 
 def open_run(run_dir: str | Path, overrides=(), cpu: bool | None = None):
@@ -90,11 +91,10 @@ def open_run(run_dir: str | Path, overrides=(), cpu: bool | None = None):
     folder = Path(run_dir)
     if not (folder / "spec.yaml").is_file():
         raise ComposerError(f"{folder} is not a composer run folder (no spec.yaml)")
-    latest = checkpoint.latest(folder)
-    if latest is None:
+    if checkpoint.latest(folder) is None:
         raise ComposerError(f"{folder} has no checkpoint yet")
     run = runner(load(folder / "spec.yaml", overrides), cpu=cpu)
-    checkpoint.load(run, latest)
+    checkpoint.load_latest(run, folder)
     return run
 
 

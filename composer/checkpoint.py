@@ -11,7 +11,9 @@ Loading uses `safetensors.torch.load_file` and `json.load` only: nothing execute
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import warnings
 from pathlib import Path
 
 import torch
@@ -84,21 +86,59 @@ def save(runner, folder: str | Path) -> Path:
     save_file(rng, (tmp if tmp.exists() else folder) / f"rng_rank{rank}.safetensors")
     runner.accelerator.wait_for_everyone()
     if runner.accelerator.is_main_process:
-        shutil.rmtree(folder, ignore_errors=True)
-        tmp.rename(folder)
+        _replace(tmp, folder)
     runner.accelerator.wait_for_everyone()
     return folder
 
 
+def _replace(tmp: Path, folder: Path) -> None:
+    """Move a finished checkpoint into place; an existing one is renamed aside first and removed
+    last, so a kill at any moment leaves either checkpoint complete (or the previous step's)."""
+    old = folder.with_name(folder.name + ".old")
+    if folder.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        folder.rename(old)
+    tmp.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+class DamagedCheckpoint(ComposerError):
+    """A checkpoint file that cannot be read or does not fit the graph."""
+
+
 def load(runner, folder: str | Path) -> None:
+    """Restore the full training state; DamagedCheckpoint names the file that is wrong."""
     folder = Path(folder)
     _require(folder / "state.json")
-    weights = load_file(folder / "modules.safetensors")
+    try:
+        _load(runner, folder)
+    except DamagedCheckpoint:
+        raise
+    except Exception as err:  # noqa: BLE001 -- any damage: truncated, edited, foreign, wrong shapes
+        raise DamagedCheckpoint(f"checkpoint {folder} is damaged or does not fit this graph: "
+                                f"{type(err).__name__}: {_first_line(err)}") from None
+
+
+def _read_tensors(path: Path) -> dict:
+    try:
+        return load_file(path)
+    except Exception as err:  # noqa: BLE001
+        raise DamagedCheckpoint(f"{path}: not a readable safetensors file ({_first_line(err)}); composer "
+                                "checkpoints are safetensors + JSON and never load pickles") from None
+
+
+def _first_line(err: Exception) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
+
+
+def _load(runner, folder: Path) -> None:
+    weights = _read_tensors(folder / "modules.safetensors")
     for name in runner.raw:
         runner.unwrapped(name, ema=False).load_state_dict(_prefixed(weights, f"{name}."))
     for name, module in runner.ema.items():
         module.load_state_dict(_prefixed(weights, f"ema.{name}."))
-    tensors = load_file(folder / "state.safetensors")
+    tensors = _read_tensors(folder / "state.safetensors")
     state = json.loads((folder / "state.json").read_text())
     for name, opt in runner.optimizers.items():
         opt.load_state_dict(_untree(state["optimizers"][name], tensors))
@@ -112,7 +152,7 @@ def load(runner, folder: str | Path) -> None:
     runner.forward_calls.update(state.get("forward_calls", {}))
     rng_file = folder / f"rng_rank{runner.accelerator.process_index}.safetensors"
     if rng_file.exists():
-        rng = load_file(rng_file)
+        rng = _read_tensors(rng_file)
         runner.generator.set_state(rng["noise"])
         torch.set_rng_state(rng["torch"])
 
@@ -126,10 +166,40 @@ def _require(path: Path) -> None:
         raise ComposerError(f"not a composer checkpoint: {path} is missing")
 
 
+STEP = re.compile(r"step_(\d+)")
+
+
+def complete(run_dir: str | Path) -> list[Path]:
+    """The run's complete checkpoint folders (written by composer: `step_N` with state.json),
+    oldest first by step number."""
+    root = Path(run_dir, "checkpoints")
+    if not root.is_dir():
+        return []
+    found = [(int(m.group(1)), f) for f in root.iterdir()
+             if (m := STEP.fullmatch(f.name)) and f.is_dir() and (f / "state.json").is_file()]
+    return [f for _, f in sorted(found)]
+
+
 def latest(run_dir: str | Path) -> Path | None:
-    folders = sorted(Path(run_dir, "checkpoints").glob("step_*[0-9]"))
-    folders = [f for f in folders if (f / "state.json").exists()]
+    folders = complete(run_dir)
     return folders[-1] if folders else None
+
+
+def load_latest(runner, run_dir: str | Path) -> Path:
+    """Load the newest checkpoint that reads; a damaged newer one is skipped with a warning."""
+    folders = complete(run_dir)
+    if not folders:
+        raise ComposerError(f"{run_dir} has no checkpoint yet")
+    errors = []
+    for folder in reversed(folders):
+        try:
+            load(runner, folder)
+        except DamagedCheckpoint as err:
+            errors.append(str(err))
+            warnings.warn(f"{err}; trying the previous checkpoint", stacklevel=2)
+            continue
+        return folder
+    raise DamagedCheckpoint("no checkpoint of " + str(run_dir) + " could be loaded: " + "; ".join(errors))
 
 
 def weights_path(spec, module) -> Path:

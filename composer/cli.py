@@ -23,6 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--out", default=None, help="run folder (default runs/NAME)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    p.add_argument("--accept-changes", action="store_true",
+                   help="with --resume: continue although the spec changed (e.g. more steps, a new lr); recorded")
     p.add_argument("--cpu", action="store_true", help="force the CPU even where a GPU exists")
     p = sub.add_parser("sample", help="generate from a trained run")
     p.add_argument("run_dir")
@@ -102,7 +104,8 @@ def cmd_plan(args) -> int:
 def cmd_run(args) -> int:
     from .api import train
 
-    train(args.file, args.out, args.overrides, resume=args.resume, cpu=args.cpu or None)
+    train(args.file, args.out, args.overrides, resume=args.resume, cpu=args.cpu or None,
+          accept_changes=args.accept_changes)
     return 0
 
 

@@ -33,6 +33,11 @@ class BatchStream:
                 "order": self.order, "rng": self.generator.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.epoch, self.position = int(state["epoch"]), int(state["position"])
-        self.order = state["order"].clone()
+        epoch, position, order = int(state["epoch"]), int(state["position"]), state["order"]
+        n = len(self.table)
+        if order.shape != (n,) or not torch.equal(order.sort().values, torch.arange(n)):
+            raise ValueError(f"the saved data order is not a permutation of the {n} samples (another data set?)")
+        if epoch < 0 or not 0 <= position <= n:
+            raise ValueError(f"data stream at epoch {epoch}, position {position}: expected >= 0 and 0..{n}")
+        self.epoch, self.position, self.order = epoch, position, order.clone()
         self.generator.set_state(state["rng"])

@@ -176,8 +176,39 @@ def _accelerator(cpu: bool, precision: str) -> Accelerator:
     if AcceleratorState._shared_state and PartialState().num_processes == 1:
         if AcceleratorState().mixed_precision != precision:
             AcceleratorState._reset_state(reset_partial_state=True)
-    return Accelerator(cpu=cpu, mixed_precision=precision,
-                       dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True))
+    accelerator = Accelerator(cpu=cpu, mixed_precision=precision,
+                              dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True))
+    check_launch(accelerator.num_processes)
+    return accelerator
+
+
+# what Accelerate reads for the world size (accelerate/state.py), in its order
+WORLD_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "WORLD_SIZE")
+
+
+def check_launch(num_processes: int, environ=None) -> None:
+    """Refuse a process launched as one of several (torchrun, MPI) in which Accelerate set up a
+    different number of processes: each would train its own unsynchronised copy, silently (with a
+    plain GPU-less `Accelerator()` under torchrun every process reports DistributedType.NO)."""
+    import os
+
+    environ = os.environ if environ is None else environ
+    name = next((v for v in WORLD_SIZE_VARIABLES if environ.get(v)), None)
+    if name is None:
+        return
+    try:
+        world = int(environ[name])
+    except ValueError:
+        raise ComposerError(f"{name}={environ[name]!r} in the environment is not a number of processes") from None
+    if world > 1 and num_processes != world:
+        raise ComposerError(
+            f"this process was launched as one of {name}={world} processes (RANK={environ.get('RANK', '?')}), "
+            f"but Accelerate set up {num_processes}: each would train an unsynchronised copy. Launch with "
+            "`torchrun --nproc_per_node N -m composer run FILE` (a GPU-less machine gets gloo on the CPU), "
+            "or `ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes N --num_machines 1 "
+            "--mixed_precision no --dynamo_backend no -m composer run FILE` "
+            "(`accelerate launch --cpu --num_processes N` starts one process); from Python, pass cpu=True "
+            "on a machine without GPUs")
 
 
 def _detach(value):

@@ -66,17 +66,24 @@ class Callback:
 
 class Trainer:
     def __init__(self, runner: Runner, out: str | Path, resume: bool = False, quiet: bool = False,
-                 callbacks=()):
+                 callbacks=(), accept_changes: bool = False):
         self.runner, self.out, self.quiet = runner, Path(out), quiet
         self.callbacks = list(callbacks)
         self.stop_signal = None
         self.main = runner.accelerator.is_main_process
+        self.lock = run_folder(self.out, self.main)
         existing = checkpoint.latest(self.out)
         if resume:
             if existing is None:
                 raise ComposerError(f"--resume: {self.out} holds no checkpoint to resume from")
-            checkpoint.load(runner, existing)
+            changes = self._check_changes(accept_changes)
+            existing = checkpoint.load_latest(runner, self.out)
             self.log(f"resumed from {existing} at step {runner.step_count}")
+            if changes and self.main:
+                with open(self.out / "changes.jsonl", "a") as f:
+                    f.write(json.dumps({"resumed_at": runner.step_count, "changes": changes}) + "\n")
+            if self.main:
+                _truncate_metrics(self.out / "metrics.jsonl", runner.step_count)
         elif existing is not None:
             raise ComposerError(f"{self.out} already holds checkpoints ({existing.name}); "
                                 "pass --resume to continue it or choose another --out")
@@ -84,6 +91,23 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
             data = _copy_weights(runner.spec, self.out)
             (self.out / "spec.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+
+    def _check_changes(self, accept: bool) -> list[str]:
+        """A resume continues the same training: refuse a spec that changed anything that changes
+        training, unless accepted (then the changes are recorded in RUN/changes.jsonl)."""
+        saved = self.out / "spec.yaml"
+        if not saved.is_file():
+            return []
+        changes = spec_changes(yaml.safe_load(saved.read_text()) or {}, self.runner.spec.data)
+        if not changes:
+            return []
+        shown = "; ".join(changes[:6]) + (f"; and {len(changes) - 6} more" if len(changes) > 6 else "")
+        if not accept:
+            raise ComposerError(f"--resume: the spec differs from the run's in what changes training: {shown}. "
+                                "Start a new run, or pass --accept-changes to continue with them (recorded in "
+                                "the run folder)")
+        self.log(f"resuming with changes: {shown}")
+        return changes
 
     def log(self, text: str) -> None:
         if self.main and not self.quiet:
@@ -111,14 +135,25 @@ class Trainer:
         except KeyboardInterrupt:
             folder = self.checkpoint()
             self.log(f"interrupted at step {runner.step_count}: saved {folder}; continue with --resume")
+            self.release()
             raise
         except NonFiniteLoss:
             self.log(f"stopped: the last good checkpoint is {checkpoint.latest(self.out)}")
+            self.release()
             raise
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
-        return self.finish(time.time() - started)
+        try:
+            return self.finish(time.time() - started)
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        """Unlock the run folder (done by `run`; the process ending does it too)."""
+        if self.lock is not None:
+            self.lock.close()
+            self.lock = None
 
     def finish(self, seconds: float) -> dict:
         from .evaluate import evaluate
@@ -145,9 +180,8 @@ class Trainer:
     def checkpoint(self) -> Path:
         runner = self.runner
         folder = checkpoint.save(runner, self.out / "checkpoints" / f"step_{runner.step_count:06d}")
-        if self.main:
-            kept = sorted(p for p in (self.out / "checkpoints").glob("step_*[0-9]"))
-            for old in kept[:-max(1, runner.spec.train.keep_checkpoints)]:
+        if self.main:   # only folders composer wrote (step_N with state.json), oldest by step number
+            for old in checkpoint.complete(self.out)[:-runner.spec.train.keep_checkpoints]:
                 shutil.rmtree(old, ignore_errors=True)
         for callback in self.callbacks:
             callback.on_checkpoint(self, folder)
@@ -162,6 +196,57 @@ class Trainer:
             f.write(json.dumps(record) + "\n")
         terms = "  ".join(f"{k} {v:.4f}" for k, v in logs.items())
         self.log(f"step {step:6d}  {seconds:7.1f}s  {terms}")
+
+
+UNTRAINED = (("name",), ("train", "log_every"), ("train", "sample_every"), ("train", "checkpoint_every"),
+             ("train", "keep_checkpoints"), ("sample",), ("eval",))
+"""Keys a resume may change freely: they do not change what is trained."""
+
+
+def spec_changes(old: dict, new: dict) -> list[str]:
+    """`key.path: old -> new` for every difference that changes training (a module's `weights:`
+    path is compared by the run's own copy, so it is left out)."""
+    def flat(data, path=()):
+        if isinstance(data, dict):
+            return {k: v for key, value in data.items() for k, v in flat(value, path + (key,)).items()}
+        return {path: data}
+
+    a, b = flat(old), flat(new)
+    out = []
+    for path in sorted(set(a) | set(b), key=lambda p: tuple(map(str, p))):
+        if any(path[:len(u)] == u for u in UNTRAINED) or path[-1:] == ("weights",) or a.get(path) == b.get(path):
+            continue
+        out.append(f"{'.'.join(map(str, path))}: {a.get(path, '(none)')!r} -> {b.get(path, '(none)')!r}")
+    return out
+
+
+def run_folder(out: Path, main: bool):
+    """Check that `out` can be a run folder and lock it for this process: a second process on the
+    same folder is refused (the lock is released when the process ends)."""
+    import fcntl
+
+    if out.exists() and not out.is_dir():
+        raise ComposerError(f"--out {out}: a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / "spec.yaml").is_file() and not (out / "checkpoints").is_dir():
+        raise ComposerError(f"--out {out}: a non-empty folder that is not a composer run folder; choose another")
+    if not main:
+        return None
+    out.mkdir(parents=True, exist_ok=True)
+    handle = open(out / ".lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise ComposerError(f"{out} is in use by another composer process (its lock is {out / '.lock'})") from None
+    return handle
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """After a resume from `step`, drop log lines of steps that will be trained again."""
+    if not path.is_file():
+        return
+    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+    path.write_text("".join(line + "\n" for line in kept))
 
 
 def _copy_weights(spec, out: Path) -> dict:
