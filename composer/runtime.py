@@ -76,8 +76,9 @@ class Runner:
     # ------------------------------------------------------------------ one step
     def step(self, feed: dict | None = None) -> dict[str, float]:
         """One compiled training step; `feed` gives input tensors explicitly (else they are drawn).
-        Returns the mean of every loss term evaluated in this step."""
-        logs: dict[str, float] = {}
+        Returns the mean of every loss term evaluated in this step, as 0-dim tensors on the
+        training device (read them with float(): nothing waits for the device each step)."""
+        logs: dict = {}
         feed = dict(feed or {})
         self.ctx.step = self.step_count
         for names in self.plan.rounds(self.plan.active(self.step_count)):
@@ -101,7 +102,7 @@ class Runner:
                 optimizer.zero_grad(set_to_none=True)
             with self.accelerator.autocast():
                 loss = self._run_ops(phase, ops, env, feed, logs)
-            self._check_finite(name, phase, logs)
+            self._check_finite(name, phase, loss, logs)
             self.accelerator.backward(loss)
             if self.spec.train.grad_clip:
                 params = [p for m in phase.trains for p in self.modules[m].parameters()]
@@ -120,7 +121,7 @@ class Runner:
             inputs = [_detach(env[i]) if (i, node.name) in phase.cuts else env[i] for i in node.inputs]
             if op.action == "loss":
                 value = evaluate(node, inputs, self.ctx).float().mean()
-                logs[node.name] = value.item()
+                logs[node.name] = value.detach()
                 loss = loss + node.weight_at(self.step_count) * value
             elif node.name in feed:
                 env[node.name] = self._fed(node, feed)
@@ -141,11 +142,28 @@ class Runner:
         for name in self.graph.owner:
             self.modules[name].requires_grad_(name not in frozen)
 
-    def _check_finite(self, name, phase, logs) -> None:
-        bad = {t: logs[t] for t in phase.terms if t in logs and not torch.isfinite(torch.tensor(logs[t]))}
-        if bad:
-            terms = ", ".join(f"{t}={v}" for t, v in bad.items())
-            raise NonFiniteLoss(f"non-finite loss in phase {name} at step {self.step_count}: {terms}")
+    def _check_finite(self, name, phase, loss, logs) -> None:
+        """Stop before the optimizer step when the phase's loss is not finite: one host read per
+        phase; the terms are looked at only then, to name the culprits."""
+        if bool(torch.isfinite(loss)):
+            return
+        bad = {t: float(logs[t]) for t in phase.terms if t in logs and not torch.isfinite(logs[t])}
+        terms = ", ".join(f"{t}={v}" for t, v in bad.items()) or "the weighted sum"
+        raise NonFiniteLoss(f"non-finite loss in phase {name} at step {self.step_count}: {terms}")
+
+    def check_state(self) -> None:
+        """Weights, EMA copies and optimizer moments are finite (before a checkpoint is written, so
+        the last checkpoint is always a good one); NonFiniteLoss names the first bad tensor."""
+        for name, module in list(self.raw.items()) + [(f"ema.{n}", m) for n, m in self.ema.items()]:
+            for key, value in module.state_dict().items():
+                if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                    raise NonFiniteLoss(f"module {name}: {key} is not finite at step {self.step_count}")
+        for opt_name, optimizer in self.optimizers.items():
+            for state in optimizer.state.values():
+                for key, value in state.items():
+                    if torch.is_tensor(value) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                        raise NonFiniteLoss(f"optimizer {opt_name}: its {key} state is not finite at step "
+                                            f"{self.step_count} (the learning rate may be too high)")
 
     @torch.no_grad()
     def _update_ema(self, trained) -> None:

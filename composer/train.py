@@ -179,6 +179,7 @@ class Trainer:
 
     def checkpoint(self) -> Path:
         runner = self.runner
+        runner.check_state()
         folder = checkpoint.save(runner, self.out / "checkpoints" / f"step_{runner.step_count:06d}")
         if self.main:   # only folders composer wrote (step_N with state.json), oldest by step number
             for old in checkpoint.complete(self.out)[:-runner.spec.train.keep_checkpoints]:
@@ -191,6 +192,7 @@ class Trainer:
         if not self.main:
             return
         lrs = {f"lr.{n}": s.get_last_lr()[0] for n, s in self.runner.schedulers.items()}
+        logs = {k: float(v) for k, v in logs.items()}     # the one host read of the losses
         record = {"step": step, "seconds": round(seconds, 2), **logs, **lrs}
         with open(self.out / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")

@@ -148,3 +148,22 @@ def test_cli_resume_with_changes_exits_1_and_names_the_flag(tmp_path, capsys):
     spec = folder / "spec.yaml"
     assert main(["run", str(spec), "--out", str(folder), "--resume", "optimizers.G.lr=0.01"]) == 1
     assert "--accept-changes" in capsys.readouterr().err
+
+
+def test_overflowed_optimizer_state_never_reaches_a_checkpoint(tmp_path, capsys):
+    runner = api.runner(api.from_dict(small_2d_gan(), RUN), cpu=True)
+    runner.step()
+    first = next(iter(runner.optimizers["D"].state.values()))
+    first["exp_avg_sq"].fill_(float("inf"))
+    with pytest.raises(ComposerError, match=r"optimizer D: its exp_avg_sq state is not finite at step 2"):
+        Trainer(runner, tmp_path / "run", quiet=True).run()
+    assert checkpoint.latest(tmp_path / "run") is None
+
+
+def test_step_returns_device_values_and_logs_are_floats(tmp_path):
+    runner = api.runner(api.from_dict(small_2d_gan(), RUN), cpu=True)
+    logs = runner.step()
+    assert all(torch.is_tensor(v) and v.dim() == 0 for v in logs.values())
+    api.train(api.from_dict(small_2d_gan()), tmp_path / "r", RUN, quiet=True)
+    record = json.loads((tmp_path / "r" / "metrics.jsonl").read_text().splitlines()[0])
+    assert isinstance(record["gan.G"], float)
