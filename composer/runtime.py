@@ -32,6 +32,7 @@ class Runner:
         if cpu is None:   # without a GPU, cpu=True is what makes torchrun give MULTI_CPU (gloo)
             cpu = not torch.cuda.is_available()
         self.accelerator = accelerator or _accelerator(bool(cpu), spec.train.precision)
+        check_launch(self.accelerator.num_processes)
         rank = self.accelerator.process_index
         torch.manual_seed(spec.train.seed)            # identical initial weights on every rank
         raw = build_modules(spec)
@@ -194,10 +195,8 @@ def _accelerator(cpu: bool, precision: str) -> Accelerator:
     if AcceleratorState._shared_state and PartialState().num_processes == 1:
         if AcceleratorState().mixed_precision != precision:
             AcceleratorState._reset_state(reset_partial_state=True)
-    accelerator = Accelerator(cpu=cpu, mixed_precision=precision,
-                              dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True))
-    check_launch(accelerator.num_processes)
-    return accelerator
+    return Accelerator(cpu=cpu, mixed_precision=precision,
+                       dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True))
 
 
 # what Accelerate reads for the world size (accelerate/state.py), in its order

@@ -71,7 +71,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.stop_signal = None
         self.main = runner.accelerator.is_main_process
-        self.lock = run_folder(self.out, self.main)
+        self.lock = run_folder(self.out, self.main, runner.accelerator.wait_for_everyone)
         existing = checkpoint.latest(self.out)
         if resume:
             if existing is None:
@@ -222,15 +222,17 @@ def spec_changes(old: dict, new: dict) -> list[str]:
     return out
 
 
-def run_folder(out: Path, main: bool):
+def run_folder(out: Path, main: bool, barrier=lambda: None):
     """Check that `out` can be a run folder and lock it for this process: a second process on the
-    same folder is refused (the lock is released when the process ends)."""
+    same folder is refused (the lock is released when the process ends). With several ranks,
+    every rank checks before the main one writes anything (`barrier`)."""
     import fcntl
 
     if out.exists() and not out.is_dir():
         raise ComposerError(f"--out {out}: a file, not a folder")
     if out.is_dir() and any(out.iterdir()) and not (out / "spec.yaml").is_file() and not (out / "checkpoints").is_dir():
         raise ComposerError(f"--out {out}: a non-empty folder that is not a composer run folder; choose another")
+    barrier()
     if not main:
         return None
     out.mkdir(parents=True, exist_ok=True)
