@@ -132,7 +132,8 @@ def compile(graph: Graph) -> Plan:
 
 def _phase(graph: Graph, chosen) -> Phase:
     spec = graph.spec
-    trains = tuple(m for m, o in graph.owner.items() if o in chosen.optimizers)
+    moved = {m for t in chosen.terms for m in graph.term_trains(graph.nodes[t])}
+    trains = tuple(m for m, o in graph.owner.items() if o in chosen.optimizers and m in moved)
     live, needed, cuts = _walk(graph, chosen.terms, set(trains))
     frozen = sorted({m for n in live for m in graph.nodes[n].uses if graph.trainable(m) and m not in trains})
     ordered = tuple(n for n in graph.nodes if n in needed)
