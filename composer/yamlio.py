@@ -36,9 +36,10 @@ def load_text(text: str, file: str) -> tuple[dict, Locs]:
     size, nesting depth and alias expansion, so a hostile file fails fast."""
     if len(text) > MAX_BYTES:
         raise SpecError(f"the file has {len(text):,} characters; a graph file may have at most {MAX_BYTES:,}",
-                        loc=Loc(file))
-    if _bracket_depth(text) > MAX_DEPTH:
-        raise SpecError(f"the file nests deeper than {MAX_DEPTH} levels", loc=Loc(file))
+                        loc=Loc(file, 1, 1))
+    too_deep = _too_deep(text)
+    if too_deep is not None:
+        raise SpecError(f"the file nests deeper than {MAX_DEPTH} levels", loc=_at(text, too_deep, file))
     try:
         root = yaml.compose(text, Loader=Loader)
     except yaml.YAMLError as err:
@@ -47,7 +48,7 @@ def load_text(text: str, file: str) -> tuple[dict, Locs]:
         problem = getattr(err, "problem", None) or str(err)
         raise SpecError(f"malformed YAML: {problem}", loc=loc) from None
     except RecursionError:
-        raise SpecError(f"the file nests deeper than {MAX_DEPTH} levels", loc=Loc(file)) from None
+        raise SpecError(f"the file nests deeper than {MAX_DEPTH} levels", loc=Loc(file, 1, 1)) from None
     locs: Locs = {}
     data = _construct(root, (), file, locs, [0], Loader("")) if root is not None else {}
     if not isinstance(data, dict):
@@ -63,26 +64,35 @@ def load_file(path: str | Path) -> tuple[dict, Locs]:
         raise SpecError(f"{path} is not a regular file", loc=Loc(str(path)))
     if path.stat().st_size > MAX_BYTES:
         raise SpecError(f"the file has {path.stat().st_size:,} bytes; a graph file may have at most {MAX_BYTES:,}",
-                        loc=Loc(str(path)))
+                        loc=Loc(str(path), 1, 1))
+    raw = path.read_bytes()
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
+        good = raw[:err.start].decode("utf-8", "replace")
         raise SpecError(f"not UTF-8 text (byte {err.start}: {err.reason}); save the file as UTF-8",
-                        loc=Loc(str(path))) from None
+                        loc=_at(good, len(good), str(path))) from None
     return load_text(text.removeprefix("\ufeff"), str(path))
 
 
-def _bracket_depth(text: str) -> int:
-    """The deepest nesting of flow brackets ([ {), found before parsing (a deep file would make the
-    parser recurse for seconds before it fails)."""
-    depth = deepest = 0
-    for char in text:
+def _too_deep(text: str) -> int | None:
+    """The offset where flow brackets ([ {) nest deeper than MAX_DEPTH, found before parsing (a deep
+    file would make the parser recurse for seconds before it fails); None when they do not."""
+    depth = 0
+    for offset, char in enumerate(text):
         if char in "[{":
             depth += 1
-            deepest = max(deepest, depth)
+            if depth > MAX_DEPTH:
+                return offset
         elif char in "]}":
             depth = max(0, depth - 1)
-    return deepest
+    return None
+
+
+def _at(text: str, offset: int, file: str) -> Loc:
+    """The location of a character offset: 1-based line and column."""
+    line = text.count("\n", 0, offset)
+    return Loc(file, line + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1)
 
 
 def _construct(node, path: tuple, file: str, locs: Locs, count: list, scalars: Loader):
