@@ -81,7 +81,15 @@ def fields(spec, item) -> dict:
     if source.fields_of is not None:
         bound = source.__signature__.bind(**item.args)
         bound.apply_defaults()
-        return source.fields_of(bound.arguments)
+        try:
+            layout = source.fields_of(bound.arguments)
+            if all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for shape, _ in layout.values() for n in shape):
+                return layout
+        except (TypeError, ValueError, KeyError):
+            pass
+        raise spec.error(f"source {item.target}: its arguments do not give valid sample shapes "
+                         f"({', '.join(f'{k}={v!r}' for k, v in item.args.items())}): sizes and channels are "
+                         "positive integers", "inputs", item.name)
     table = load_table(spec, item)
     return {k: (tuple(v.shape[1:]), v.dtype) for k, v in table.columns().items()}
 

@@ -51,10 +51,11 @@ def bind_args(spec: Spec, fn, args: dict, path: tuple, what: str, supplied=()) -
 
 
 def check_tensor_args(spec: Spec, fn, args: dict, path: tuple, what: str) -> None:
-    """Arguments annotated `Tensor` name one tensor; `Tensors` one or a non-empty list."""
+    """Arguments are checked against their annotations: `Tensor` names one tensor, `Tensors` one
+    or a non-empty list; `str`, `int`, `float`, `bool` (optionally `| None`) take such values."""
     try:
         hints = typing.get_type_hints(fn)
-    except Exception:  # noqa: BLE001 -- an entry without resolvable hints has no tensor arguments
+    except Exception:  # noqa: BLE001 -- an entry without resolvable hints is not checked
         return
     for key, value in args.items():
         kinds = {hints.get(key)} | set(typing.get_args(hints.get(key)))
@@ -65,6 +66,29 @@ def check_tensor_args(spec: Spec, fn, args: dict, path: tuple, what: str) -> Non
         if Tensors in kinds and not (isinstance(value, str) or (
                 isinstance(value, list) and value and all(isinstance(v, str) for v in value))):
             raise spec.error(f"{what}: '{key}' takes a tensor name or a list of them, got {value!r}", *path, key)
+        expected = _plain_type(kinds)
+        if expected is not None and not _is(value, expected, type(None) in kinds):
+            raise spec.error(f"{what}: '{key}' takes {SHOWN[expected]}, got {value!r}", *path, key)
+
+
+SHOWN = {str: "a name", int: "an integer", float: "a number", bool: "true or false"}
+
+
+def _plain_type(kinds: set):
+    """The one plain type an annotation allows (str, int, float, bool), else None (not checked)."""
+    plain = {k for k in kinds if k in SHOWN}
+    others = {k for k in kinds if k is not None and k is not type(None) and k not in SHOWN}
+    return next(iter(plain)) if len(plain) == 1 and not others and plain != {None} else None
+
+
+def _is(value, expected, optional: bool) -> bool:
+    if value is None:
+        return optional
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, expected)
 
 
 # ------------------------------------------------------------------------------ inputs
@@ -74,7 +98,9 @@ def _input_nodes(spec: Spec, out: Lowered) -> None:
     for item in spec.inputs:
         path, key = ("inputs", item.name), f"inputs.{item.name}"
         if item.kind == "data":
-            bind_args(spec, source_of(spec, item), item.args, path, f"source {item.target}")
+            source = source_of(spec, item)
+            bind_args(spec, source, item.args, path, f"source {item.target}")
+            check_tensor_args(spec, source.load, item.args, path, f"source {item.target}")
             names = list(fields(spec, item))
             out.nodes.append(Node(item.name, "data", item.target, args=item.args, loc=item.loc, key=key))
             out.nodes += [Node(f"{item.name}.{f}", "field", f, (item.name,), loc=item.loc, key=key) for f in names[1:]]
@@ -110,6 +136,7 @@ def _flow_nodes(spec: Spec, modules: set) -> list[Node]:
             raise spec.error(f"unknown module or op '{entry.target}'"
                              f"{did_you_mean(entry.target, set(modules) | set(OPS))}", *path)
         bind_args(spec, OPS[entry.target], entry.args, path, f"op {entry.target}")
+        check_tensor_args(spec, OPS[entry.target], entry.args, path, f"op {entry.target}")
         try:
             op = OPS[entry.target](**entry.args)
         except (ValueError, TypeError) as err:

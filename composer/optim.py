@@ -61,6 +61,9 @@ class ScheduleFactor:
 
 
 def make_optimizer(spec, opt, params):
+    if not isinstance(opt.lr_schedule.get("type", "constant"), str):
+        raise spec.error(f"expected a schedule name, got {opt.lr_schedule['type']!r}",
+                         "optimizers", opt.name, "lr_schedule", "type")
     if opt.type not in OPTIMIZERS:
         raise spec.error(f"unknown optimizer type '{opt.type}'{did_you_mean(opt.type, OPTIMIZERS)}",
                          "optimizers", opt.name, "type")
@@ -87,6 +90,9 @@ def make_lr_schedule(spec, opt, optimizer, total: int):
 def check(spec, opt, total: int) -> None:
     """Build-time check of an optimizer's type and arguments (by torch's own checks) and of its
     LR schedule over the run, so that bad values fail before training, at their YAML line."""
+    if not isinstance(opt.lr_schedule.get("type", "constant"), str):
+        raise spec.error(f"expected a schedule name, got {opt.lr_schedule['type']!r}",
+                         "optimizers", opt.name, "lr_schedule", "type")
     if opt.type not in OPTIMIZERS:
         raise spec.error(OPTIMIZERS.unknown(opt.type), "optimizers", opt.name, "type")
     args = {k: tuple(v) if isinstance(v, list) else v for k, v in opt.args.items()}
@@ -95,8 +101,8 @@ def check(spec, opt, total: int) -> None:
     except ValueError as err:
         if "empty parameter list" not in str(err):
             raise spec.error(f"optimizer {opt.type}: {err}", "optimizers", opt.name) from None
-    except (TypeError, RuntimeError) as err:
-        raise spec.error(f"optimizer {opt.type}: {err}", "optimizers", opt.name) from None
+    except Exception as err:  # noqa: BLE001 -- torch's own checks fail in many ways on odd values
+        raise spec.error(f"optimizer {opt.type}: {type(err).__name__}: {err}", "optimizers", opt.name) from None
     options = dict(opt.lr_schedule)
     kind = options.pop("type", "constant")
     if kind not in LR_SCHEDULES:

@@ -125,7 +125,7 @@ def compile(graph: Graph) -> Plan:
             if name not in names:
                 raise spec.error(f"unknown phase '{name}'{did_you_mean(name, names)}", "schedule", key, name)
     if not chosen:
-        raise SpecError("nothing to train: add optimizers and objectives", "optimizers", spec.loc("optimizers"))
+        raise spec.error("nothing to train: add optimizers and objectives", "optimizers")
     by_name = {c.name: c for c in chosen}
     return Plan(graph, tuple(_phase(graph, by_name[name]) for name in order))
 

@@ -66,7 +66,16 @@ class Registry(Mapping):
 
     # -------------------------------------------------------------- reading
     def __getitem__(self, name):
-        return self._entries[name]
+        try:
+            return self._entries[name]
+        except TypeError:            # an unhashable name from YAML (a list, a mapping): not here
+            raise KeyError(name) from None
+
+    def __contains__(self, name) -> bool:
+        try:
+            return name in self._entries
+        except TypeError:
+            return False
 
     def __iter__(self):
         return iter(self._entries)

@@ -186,11 +186,11 @@ class Spec:
 
 
 def nearest_loc(locs: Locs, file: str, path: tuple) -> Loc:
-    """Location of a key path, falling back to its nearest located parent."""
+    """Location of a key path, falling back to its nearest located parent (the file's start)."""
     for cut in range(len(path), -1, -1):
         if path[:cut] in locs:
             return locs[path[:cut]]
-    return Loc(file)
+    return Loc(file, 1, 1) if file and not file.startswith("<") else Loc(file)
 
 
 def with_overrides(spec: Spec, overrides) -> Spec:
@@ -316,7 +316,7 @@ class _Parser:
             if "type" not in value:
                 raise self.fail("a weight schedule needs 'type' (e.g. linear)", path)
             return
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+        if not _finite(value):
             raise self.fail(f"expected a number or a weight schedule mapping, got {value!r}", path)
 
     def positive_int(self, path, value) -> int:
@@ -355,6 +355,8 @@ class _Parser:
         path = ("sample",)
         body = dict(self.mapping(path, self.data.get("sample"), "sample"))
         core = {k: body.pop(k) for k in ("output", "objective", "n", "nrow") if k in body}
+        if not isinstance(core.get("objective", ""), (str, type(None))):
+            raise self.fail(f"expected an objective name, got {core['objective']!r}", path + ("objective",))
         if body and core.get("objective") is None:
             key = next(iter(body))
             raise self.fail(f"unknown key '{key}'{did_you_mean(str(key), ('output', 'objective', 'n', 'nrow'))}"
@@ -370,9 +372,11 @@ class _Parser:
         params = body.pop("params", None)
         if params is None:
             raise self.fail("an optimizer needs 'params': the modules it updates", path)
-        params = [params] if isinstance(params, str) else params
-        kind, lr = str(body.pop("type", "adam")), body.pop("lr", 1e-3)
-        if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not 0 < lr < math.inf:
+        params = self.names(path + ("params",), params, "module names")
+        kind, lr = body.pop("type", "adam"), body.pop("lr", 1e-3)
+        if not isinstance(kind, str):
+            raise self.fail(f"expected an optimizer type name, got {kind!r}", path + ("type",))
+        if not _finite(lr) or not 0 < lr:
             raise self.fail(f"lr must be a positive finite number, got {lr!r}", path + ("lr",))
         sched = self.mapping(path + ("lr_schedule",), body.pop("lr_schedule", None), "lr schedule")
         return OptimizerSpec(name, tuple(str(p) for p in params), kind, float(lr), body, dict(sched), self.loc(path))
@@ -417,7 +421,7 @@ class _Parser:
 
     def in_range(self, path: tuple, value) -> None:
         """Numbers must be finite and within the key's range (RANGES)."""
-        if isinstance(value, float) and not math.isfinite(value):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not _finite(value):
             raise self.fail(f"expected a finite number, got {value!r}", path)
         rule = RANGES.get(path)
         if rule is None or value is None:
@@ -425,6 +429,16 @@ class _Parser:
         low, strict, what = rule
         if not isinstance(value, (int, float)) or isinstance(value, bool) or (value <= low if strict else value < low):
             raise self.fail(f"expected {what}, got {value!r}", path)
+
+
+def _finite(value) -> bool:
+    """A number that converts to a finite float (not a bool, not 10**400, not nan)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def _same_kind(default, value) -> bool:

@@ -44,7 +44,9 @@ def load_text(text: str, file: str) -> tuple[dict, Locs]:
         root = yaml.compose(text, Loader=Loader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
-        loc = Loc(file, mark.line + 1, mark.column + 1) if mark else Loc(file)
+        position = getattr(err, "position", None)        # a ReaderError (e.g. a NUL byte) has only this
+        loc = (Loc(file, mark.line + 1, mark.column + 1) if mark else
+               _at(text, position, file) if isinstance(position, int) else Loc(file, 1, 1))
         problem = getattr(err, "problem", None) or str(err)
         raise SpecError(f"malformed YAML: {problem}", loc=loc) from None
     except RecursionError:
@@ -112,7 +114,7 @@ def _construct(node, path: tuple, file: str, locs: Locs, count: list, scalars: L
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in PLAIN_TAGS:
                 raise SpecError("keys must be plain strings (YAML merge keys '<<', tags and complex keys "
                                 "are not supported)", _dotted(path), _loc(key_node, file))
-            key = scalars.construct_object(key_node)
+            key = _scalar(scalars, key_node, path, file)
             if not isinstance(key, (str, int)) or isinstance(key, bool):
                 raise SpecError(f"keys must be strings, got {key!r}", _dotted(path), _loc(key_node, file))
             if key in out:
@@ -122,7 +124,16 @@ def _construct(node, path: tuple, file: str, locs: Locs, count: list, scalars: L
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_construct(item, path + (i,), file, locs, count, scalars) for i, item in enumerate(node.value)]
-    return scalars.construct_object(node)
+    return _scalar(scalars, node, path, file)
+
+
+def _scalar(scalars: Loader, node, path: tuple, file: str):
+    """A plain scalar's value; a standard tag on a value it cannot take (`!!int abc`) is an error."""
+    try:
+        return scalars.construct_object(node)
+    except (ValueError, KeyError, IndexError, TypeError, yaml.YAMLError):
+        raise SpecError(f"'{node.value}' cannot be read as {node.tag.rsplit(':', 1)[-1]}", _dotted(path),
+                        _loc(node, file)) from None
 
 
 PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("map", "seq", "str", "int", "float", "bool", "null")}

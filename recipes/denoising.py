@@ -167,13 +167,13 @@ class Denoiser(Generator):
     def check(self, options: dict, modules: set) -> None:
         for key, allowed in (("sampler", SAMPLERS), ("spacing", SPACINGS)):
             value = options.get(key)
-            if value is not None and value not in allowed:
+            if value is not None and (not isinstance(value, str) or value not in allowed):
                 raise OptionError(key, f"unknown {key} '{value}'{did_you_mean(str(value), allowed)}")
         steps = options.get("steps", 20)
         if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
             raise OptionError("steps", f"expected a positive number of sampler steps, got {steps!r}")
         decode = options.get("decode")
-        if decode is not None and decode not in modules:
+        if decode is not None and (not isinstance(decode, str) or decode not in modules):
             raise OptionError("decode", f"unknown module '{decode}'{did_you_mean(str(decode), modules)}")
         guidance = options.get("guidance", 0.0)
         if not isinstance(guidance, (int, float)) or isinstance(guidance, bool) or guidance < 0:

@@ -79,7 +79,7 @@ class VelocityODE(Generator):
 
     def check(self, options: dict, modules: set) -> None:
         solver = options.get("solver", "heun")
-        if solver not in SOLVERS:
+        if not isinstance(solver, str) or solver not in SOLVERS:
             raise OptionError("solver", f"unknown solver '{solver}'{did_you_mean(str(solver), SOLVERS)}")
         steps = options.get("steps", 20)
         if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
