@@ -76,16 +76,21 @@ def _from_recipe(runner, objective: str, n: int, inputs, generator, options) -> 
         make.check(chosen, set(runner.graph.param_counts))
     except OptionError as err:
         raise ComposerError(f"sample.{err.key}: {err.message}") from None
+    chunks = []
+    for size, feed in fed_chunks(n, inputs, RECIPE_CHUNK):
+        with eval_mode(*(runner.unwrapped(m) for m in runner.graph.param_counts)):
+            chunks.append(make(Generation(runner, generator, feed), size, **chosen).float().cpu())
+    return torch.cat(chunks)
+
+
+def fed_chunks(n: int, inputs: dict | None, chunk: int):
+    """(size, feed) per chunk of `n` samples (fewer if the fed `inputs` are shorter)."""
     given = dict(inputs or {})
     if given:
         n = min(n, *(len(v) for v in given.values()))
-    chunks = []
-    for start in range(0, n, RECIPE_CHUNK):
-        size = min(RECIPE_CHUNK, n - start)
-        gen = Generation(runner, generator, {k: v[start:start + size] for k, v in given.items()})
-        with eval_mode(*(runner.unwrapped(m) for m in runner.graph.param_counts)):
-            chunks.append(make(gen, size, **chosen).float().cpu())
-    return torch.cat(chunks)
+    for start in range(0, n, chunk):
+        size = min(chunk, n - start)
+        yield size, {k: v[start:start + size] for k, v in given.items()}
 
 
 def computable(graph, names: list, given: set) -> list:
@@ -108,14 +113,8 @@ def run_flow(runner, n: int, outputs: list, inputs: dict | None, generator) -> l
     for name in outputs:
         if name not in runner.graph.nodes:
             raise ComposerError(f"sample.output: '{name}' is not a tensor of the graph")
-    given = dict(inputs or {})
-    if given:
-        n = min(n, *(len(v) for v in given.values()))
-    chunks = []
-    for start in range(0, n, CHUNK):
-        size = min(CHUNK, n - start)
-        feed = {k: v[start:start + size] for k, v in given.items()}
-        chunks.append([v.float().cpu() for v in forward(runner, outputs, size, feed, generator)])
+    chunks = [[v.float().cpu() for v in forward(runner, outputs, size, feed, generator)]
+              for size, feed in fed_chunks(n, inputs, CHUNK)]
     return [torch.cat(parts) for parts in zip(*chunks)]
 
 
