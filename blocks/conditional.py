@@ -133,19 +133,29 @@ class PairDiscriminator(nn.Module):
 
     x path: the DCGAN conv trunk, then Conv(4×4 core → hidden) + LeakyReLU(0.2). z path:
     2 × (Linear → hidden + LeakyReLU(0.2)). Joint: the two `hidden`-vectors concatenated,
-    Linear(2·hidden → hidden) + LeakyReLU(0.2), Linear(→ 1). `dropout` (ALI uses 0.2) follows
-    every LeakyReLU outside the conv trunk. Init N(0, 0.02), biases 0.
+    `joint_depth` × (Linear → joint_width (default hidden) + LeakyReLU(0.2)), Linear(→ 1).
+    `dropout` (ALI uses 0.2) follows every LeakyReLU outside the conv trunk. Init N(0, 0.02),
+    biases 0. A shallow joint path lets the critic settle on f(x) + g(z), which matches only
+    the marginals; ALI's deeper joint path (joint_depth 2, joint_width 2·hidden) keeps x and z
+    interacting.
     """
 
     def __init__(self, *, image_size: int, channels: int, latent: int, width: int = 64,
-                 hidden: int = 256, dropout: float = 0.0):
+                 hidden: int = 256, dropout: float = 0.0, joint_depth: int = 1, joint_width: int | None = None):
         super().__init__()
         trunk = discriminator_trunk(image_size=image_size, channels=channels, width=width)
         self.x_path = nn.Sequential(*trunk, nn.Conv2d(trunk_width(image_size, width), hidden, 4, 1, 0),
                                     nn.Flatten(), *_act(dropout))
         self.z_path = nn.Sequential(nn.Linear(latent, hidden), *_act(dropout),
                                     nn.Linear(hidden, hidden), *_act(dropout))
-        self.joint = nn.Sequential(nn.Linear(2 * hidden, hidden), *_act(dropout), nn.Linear(hidden, 1))
+        if joint_depth < 1:
+            raise ValueError(f"joint_depth must be >= 1, got {joint_depth}")
+        joint_width = joint_width or hidden
+        layers, size = [], 2 * hidden
+        for _ in range(joint_depth):
+            layers += [nn.Linear(size, joint_width), *_act(dropout)]
+            size = joint_width
+        self.joint = nn.Sequential(*layers, nn.Linear(size, 1))
         gan_init_(self)
 
     def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
