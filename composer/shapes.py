@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 
 import torch
 from torch import nn
@@ -41,20 +42,12 @@ def build_modules(spec: Spec, device: str | torch.device = "cpu") -> dict[str, n
     built = {}
     meta = torch.device(device).type == "meta"
     for module in spec.modules:
-        with torch.device(device), (_NoMetaFill() if meta else _nothing()):
+        with torch.device(device), (_NoMetaFill() if meta else nullcontext()):
             try:
                 built[module.name] = instantiate(module)
             except Exception as err:  # noqa: BLE001 -- a block's own argument checks
                 raise spec.error(f"cannot build block: {err}", "modules", module.name) from None
     return built
-
-
-class _nothing:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 CPU_CHECK_BUDGET = (2e8, 4096)
