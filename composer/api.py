@@ -94,7 +94,7 @@ def open_run(run_dir: str | Path, overrides=(), cpu: bool | None = None):
     if checkpoint.latest(folder) is None:
         raise ComposerError(f"{folder} has no checkpoint yet")
     run = runner(load(folder / "spec.yaml", overrides), cpu=cpu)
-    checkpoint.load_latest(run, folder)
+    checkpoint.load_latest(run, folder, resume=False)
     return run
 
 

@@ -2,9 +2,13 @@
 
     RUN/checkpoints/step_000500/
         modules.safetensors   module and EMA weights ("G.main.0.weight", "ema.G....")
-        state.safetensors     optimizer moments, data-stream orders, image pools
-        state.json            step, optimizer/LR-scheduler structure, stream positions
-        rng_rank{r}.safetensors   per-rank generators (noise, global torch RNG)
+        state.safetensors     optimizer moments (the same on every rank)
+        state.json            step, process count, optimizer/LR-scheduler structure, fp16 loss scales
+        rank{r}.safetensors   what each rank has of its own: data-stream orders, image pools,
+        rank{r}.json          the noise generator and the global torch RNG (and their structure)
+
+With several processes every rank draws its own data, noise and pool, so a resume must give each
+rank back its own: a checkpoint resumes only with the number of processes that wrote it.
 
 Loading uses `safetensors.torch.load_file` and `json.load` only: nothing executes code.
 """
@@ -64,31 +68,42 @@ def module_tensors(runner) -> dict[str, torch.Tensor]:
 def save(runner, folder: str | Path) -> Path:
     """Write the full training state; the folder appears atomically (written aside, renamed)."""
     folder = Path(folder)
-    rank = runner.accelerator.process_index
+    accelerator = runner.accelerator
     tmp = folder.with_name(folder.name + ".tmp")
-    if runner.accelerator.is_main_process:
+    if accelerator.is_main_process:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         save_file(module_tensors(runner), tmp / "modules.safetensors")
         tensors: dict = {}
         state = {
             "step": runner.step_count,
+            "processes": accelerator.num_processes,
             "optimizers": {n: _tree(o.state_dict(), f"opt.{n}", tensors) for n, o in runner.optimizers.items()},
             "schedulers": {n: _tree(s.state_dict(), f"sched.{n}", tensors) for n, s in runner.schedulers.items()},
-            "streams": {n: _tree(s.state_dict(), f"stream.{n}", tensors) for n, s in runner.streams.items()},
-            "node_state": _tree(runner.state, "node", tensors),
             "forward_calls": runner.forward_calls,
+            "loss_scales": runner.precision.state_dict(),      # fp16: one GradScaler per phase
         }
         save_file(tensors, tmp / "state.safetensors")
         (tmp / "state.json").write_text(json.dumps(state))
-    runner.accelerator.wait_for_everyone()
-    rng = {"noise": runner.generator.get_state(), "torch": torch.get_rng_state()}
-    save_file(rng, (tmp if tmp.exists() else folder) / f"rng_rank{rank}.safetensors")
-    runner.accelerator.wait_for_everyone()
-    if runner.accelerator.is_main_process:
+    accelerator.wait_for_everyone()
+    _save_rank(runner, tmp, accelerator.process_index)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
         _replace(tmp, folder)
-    runner.accelerator.wait_for_everyone()
+    accelerator.wait_for_everyone()
     return folder
+
+
+def _save_rank(runner, folder: Path, rank: int) -> None:
+    """This rank's own state: its data streams, node state (image pools) and generators."""
+    tensors: dict = {}
+    state = {
+        "streams": {n: _tree(s.state_dict(), f"stream.{n}", tensors) for n, s in runner.streams.items()},
+        "node_state": _tree(runner.state, "node", tensors),
+        "rng": _tree({"noise": runner.generator.get_state(), "torch": torch.get_rng_state()}, "rng", tensors),
+    }
+    save_file(tensors, folder / f"rank{rank}.safetensors")
+    (folder / f"rank{rank}.json").write_text(json.dumps(state))
 
 
 def _replace(tmp: Path, folder: Path) -> None:
@@ -106,13 +121,19 @@ class DamagedCheckpoint(ComposerError):
     """A checkpoint file that cannot be read or does not fit the graph."""
 
 
-def load(runner, folder: str | Path) -> None:
-    """Restore the full training state; DamagedCheckpoint names the file that is wrong."""
+class ProcessCountMismatch(ComposerError):
+    """A checkpoint written by another number of processes than this run's."""
+
+
+def load(runner, folder: str | Path, resume: bool = True) -> None:
+    """Restore the full training state; DamagedCheckpoint names the file that is wrong. To only
+    sample or evaluate (`resume=False`), any number of processes may read any checkpoint (the
+    weights are the same on every rank; rank 0's streams and generators are taken)."""
     folder = Path(folder)
     _require(folder / "state.json")
     try:
-        _load(runner, folder)
-    except DamagedCheckpoint:
+        _load(runner, folder, resume)
+    except (DamagedCheckpoint, ProcessCountMismatch):
         raise
     except Exception as err:  # noqa: BLE001 -- any damage: truncated, edited, foreign, wrong shapes
         raise DamagedCheckpoint(f"checkpoint {folder} is damaged or does not fit this graph: "
@@ -132,29 +153,43 @@ def _first_line(err: Exception) -> str:
     return lines[0] if lines else type(err).__name__
 
 
-def _load(runner, folder: Path) -> None:
+def _load(runner, folder: Path, resume: bool) -> None:
+    state = json.loads((folder / "state.json").read_text())
+    rank, processes = runner.accelerator.process_index, runner.accelerator.num_processes
+    if int(state.get("processes", 1)) != processes and not resume:
+        rank = 0
+    elif int(state.get("processes", 1)) != processes:
+        raise ProcessCountMismatch(f"{folder} was written by {state.get('processes', 1)} process(es), this run "
+                                   f"has {processes}: each process resumes its own data stream, noise and pools, "
+                                   "so resume with the same number of processes")
+    if not (folder / f"rank{rank}.json").is_file():
+        raise DamagedCheckpoint(f"checkpoint {folder} is damaged: rank{rank}.json is missing")
     weights = _read_tensors(folder / "modules.safetensors")
     for name in runner.raw:
         runner.unwrapped(name, ema=False).load_state_dict(_prefixed(weights, f"{name}."))
     for name, module in runner.ema.items():
         module.load_state_dict(_prefixed(weights, f"ema.{name}."))
     tensors = _read_tensors(folder / "state.safetensors")
-    state = json.loads((folder / "state.json").read_text())
     for name, opt in runner.optimizers.items():
         opt.load_state_dict(_untree(state["optimizers"][name], tensors))
     for name, sched in runner.schedulers.items():
         sched.load_state_dict(_untree(state["schedulers"][name], tensors))
+    runner.step_count = int(state["step"])
+    runner.forward_calls.update(state.get("forward_calls", {}))
+    runner.precision.load_state_dict(state.get("loss_scales", {}))
+    _load_rank(runner, folder, rank)
+
+
+def _load_rank(runner, folder: Path, rank: int) -> None:
+    tensors = _read_tensors(folder / f"rank{rank}.safetensors")
+    state = json.loads((folder / f"rank{rank}.json").read_text())
     for name, stream in runner.streams.items():
         stream.load_state_dict(_untree(state["streams"][name], tensors))
     runner.state.clear()
     runner.state.update(_untree(state["node_state"], tensors))
-    runner.step_count = int(state["step"])
-    runner.forward_calls.update(state.get("forward_calls", {}))
-    rng_file = folder / f"rng_rank{runner.accelerator.process_index}.safetensors"
-    if rng_file.exists():
-        rng = _read_tensors(rng_file)
-        runner.generator.set_state(rng["noise"])
-        torch.set_rng_state(rng["torch"])
+    rng = _untree(state["rng"], tensors)
+    runner.generator.set_state(rng["noise"])
+    torch.set_rng_state(rng["torch"])
 
 
 def _prefixed(tensors: dict, prefix: str) -> dict:
@@ -185,7 +220,7 @@ def latest(run_dir: str | Path) -> Path | None:
     return folders[-1] if folders else None
 
 
-def load_latest(runner, run_dir: str | Path) -> Path:
+def load_latest(runner, run_dir: str | Path, resume: bool = True) -> Path:
     """Load the newest checkpoint that reads; a damaged newer one is skipped with a warning."""
     folders = complete(run_dir)
     if not folders:
@@ -193,7 +228,7 @@ def load_latest(runner, run_dir: str | Path) -> Path:
     errors = []
     for folder in reversed(folders):
         try:
-            load(runner, folder)
+            load(runner, folder, resume)
         except DamagedCheckpoint as err:
             errors.append(str(err))
             warnings.warn(f"{err}; trying the previous checkpoint", stacklevel=2)

@@ -26,6 +26,8 @@ class Context:
     batch    -- input name -> its batch size (noise without `like`)
     state    -- node name -> state dict (image pools); saved with checkpoints
     step, phase -- where training is (ops and term schedules may depend on them)
+    grad_scale -- fp16: scale outputs by it before torch.autograd.grad, divide the gradients
+                  back (composer/precision.py)
     """
 
     modules: dict
@@ -37,6 +39,7 @@ class Context:
     step: int = 0
     phase: str | None = None
     records: dict = field(default_factory=dict)   # data input -> the fields of its last draw
+    grad_scale: float = 1.0   # fp16: the phase's loss scale, for gradients taken inside the graph
 
     @property
     def meta(self) -> bool:

@@ -20,6 +20,7 @@ from .feeds import BatchStream
 from .inputs import load_table
 from .optim import make_lr_schedule, make_optimizer
 from .plan import Plan
+from .precision import Precision
 from .shapes import build_modules
 
 
@@ -31,11 +32,14 @@ class Runner:
             torch.set_num_threads(spec.train.threads)
         if cpu is None:   # without a GPU, cpu=True is what makes torchrun give MULTI_CPU (gloo)
             cpu = not torch.cuda.is_available()
-        self.accelerator = accelerator or _accelerator(bool(cpu), spec.train.precision)
+        precision = spec.train.precision   # fp16's scaling is composer's own (precision.py)
+        self.accelerator = accelerator or _accelerator(bool(cpu), "no" if precision == "fp16" else precision)
         check_launch(self.accelerator.num_processes)
         rank = self.accelerator.process_index
         torch.manual_seed(spec.train.seed)            # identical initial weights on every rank
         raw = build_modules(spec)
+        if rank:   # then each rank its own global RNG (dropout masks), as it has its own noise
+            torch.manual_seed(spec.train.seed * 1000 + 59 * rank)
         self._load_fixed_weights(raw)
         self.raw = raw
         self.ema = {m: copy.deepcopy(raw[m]).requires_grad_(False) for m in spec.train.ema}
@@ -62,6 +66,7 @@ class Runner:
         self.step_count = 0
         self.forward_calls = {m: 0 for m in raw}
         self.ctx = Context(self.modules, self.generator, self.device, self._draw, spec.batch_of, self.state)
+        self.precision = Precision(precision, self.accelerator, [p.name for p in plan.phases])
 
     @property
     def device(self) -> torch.device:
@@ -96,22 +101,25 @@ class Runner:
         self.ctx.records.clear()
         for name, ops in zip(names, self.plan.program(names, self.step_count)):
             phase = self.plan.view(name, self.step_count)
-            self.ctx.phase = name
+            self.ctx.phase, self.ctx.grad_scale = name, self.precision.grad_scale(name)
             self._freeze(phase.frozen)
             optimizers = [self.optimizers[o] for o in phase.optimizers]
             for optimizer in optimizers:
                 optimizer.zero_grad(set_to_none=True)
-            with self.accelerator.autocast():
+            with self.precision.autocast():
                 loss = self._run_ops(phase, ops, env, feed, logs)
-            self._check_finite(name, phase, loss, logs)
-            self.accelerator.backward(loss)
-            if self.spec.train.grad_clip:
-                params = [p for m in phase.trains for p in self.modules[m].parameters()]
-                self.accelerator.clip_grad_norm_(params, self.spec.train.grad_clip)
-            for optimizer in optimizers:
-                optimizer.step()
-            self._update_ema(phase.trains)
+            if self._check_finite(name, phase, loss, logs):
+                self._update(name, phase, loss, optimizers)
             self._freeze(())
+
+    def _update(self, name, phase, loss, optimizers) -> None:
+        self.precision.backward(name, loss)
+        if self.spec.train.grad_clip:
+            self.precision.unscale(name, optimizers)
+            params = [p for m in phase.trains for p in self.modules[m].parameters()]
+            self.accelerator.clip_grad_norm_(params, self.spec.train.grad_clip)
+        self.precision.step(name, optimizers)
+        self._update_ema(phase.trains)
 
     def _run_ops(self, phase, ops, env, feed, logs) -> torch.Tensor:
         loss = torch.zeros((), device=self.device)
@@ -143,13 +151,20 @@ class Runner:
         for name in self.graph.owner:
             self.modules[name].requires_grad_(name not in frozen)
 
-    def _check_finite(self, name, phase, loss, logs) -> None:
+    def _check_finite(self, name, phase, loss, logs) -> bool:
         """Stop before the optimizer step when the phase's loss is not finite: one host read per
-        phase; the terms are looked at only then, to name the culprits."""
-        if bool(torch.isfinite(loss)):
-            return
+        phase (the ranks agree on it, so none waits in a backward the others skipped); the terms
+        are looked at only then, to name the culprits. In fp16, an overflow the phase's scale
+        caused skips the step instead (False)."""
+        finite = torch.isfinite(loss.detach()).float()
+        if self.accelerator.num_processes > 1:
+            finite = self.accelerator.reduce(finite, reduction="sum") / self.accelerator.num_processes
+        if bool(finite == 1):
+            return True
+        if self.precision.overflowed(name):
+            return False
         bad = {t: float(logs[t]) for t in phase.terms if t in logs and not torch.isfinite(logs[t])}
-        terms = ", ".join(f"{t}={v}" for t, v in bad.items()) or "the weighted sum"
+        terms = ", ".join(f"{t}={v}" for t, v in bad.items()) or "the weighted sum (here or on another process)"
         raise NonFiniteLoss(f"non-finite loss in phase {name} at step {self.step_count}: {terms}")
 
     def check_state(self) -> None:

@@ -120,7 +120,7 @@ class Trainer:
         previous = _defer_signals(self)
         try:
             while runner.step_count < total:
-                if self.stop_signal is not None:      # arrived during the last step: it is complete
+                if self._stop_requested():            # arrived during the last step: it is complete
                     raise KeyboardInterrupt
                 last = runner.step()
                 step = runner.step_count
@@ -148,6 +148,15 @@ class Trainer:
             return self.finish(time.time() - started)
         finally:
             self.release()
+
+    def _stop_requested(self) -> bool:
+        """A signal arrived (on any rank: with several processes the ranks agree, so all stop
+        after the same step and their checkpoint is consistent)."""
+        accelerator = self.runner.accelerator
+        if accelerator.num_processes == 1:
+            return self.stop_signal is not None
+        flag = torch.tensor([float(self.stop_signal is not None)], device=accelerator.device)
+        return bool(accelerator.reduce(flag, reduction="sum") > 0)
 
     def release(self) -> None:
         """Unlock the run folder (done by `run`; the process ending does it too)."""

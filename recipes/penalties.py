@@ -12,11 +12,15 @@ from composer.nodes import Op
 from composer.registry import Registry
 
 
-def _grad_sq_norm(critic, inputs: list[torch.Tensor]) -> torch.Tensor:
+def _grad_sq_norm(critic, inputs: list[torch.Tensor], scale: float = 1.0) -> torch.Tensor:
+    """‖∇_x critic(x)‖² per sample; under fp16 the output is scaled by the phase's loss scale
+    before differentiating and the gradients divided back in fp32 (composer/precision.py)."""
     inputs = [x.detach().requires_grad_(True) if x.is_floating_point() else x for x in inputs]
     wrt = [x for x in inputs if x.is_floating_point()]
     out = critic(*inputs)
-    grads = torch.autograd.grad(out.sum(), wrt, create_graph=True)
+    grads = torch.autograd.grad(out.sum() * scale if scale != 1.0 else out.sum(), wrt, create_graph=True)
+    if scale != 1.0:
+        grads = [g.float() / scale for g in grads]
     return sum(g.reshape(g.shape[0], -1).pow(2).sum(1) for g in grads)
 
 
@@ -39,7 +43,7 @@ class R1(_Penalty):
     name = "r1"
 
     def __call__(self, ctx, *real: torch.Tensor) -> torch.Tensor:
-        return 0.5 * _grad_sq_norm(ctx.modules[self.critic], list(real))
+        return 0.5 * _grad_sq_norm(ctx.modules[self.critic], list(real), ctx.grad_scale)
 
 
 class WGANGP(_Penalty):
@@ -55,7 +59,7 @@ class WGANGP(_Penalty):
         first = real[0]
         alpha = torch.rand(first.shape[0], generator=ctx.generator).to(first.device)
         mixed = [_mix(alpha, r, f) for r, f in zip(real, fake)]
-        return (_grad_sq_norm(ctx.modules[self.critic], mixed).sqrt() - 1) ** 2
+        return (_grad_sq_norm(ctx.modules[self.critic], mixed, ctx.grad_scale).sqrt() - 1) ** 2
 
 
 def _mix(alpha: torch.Tensor, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:

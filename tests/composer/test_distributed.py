@@ -12,6 +12,7 @@ and image pools reproduced in one process).
 """
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -126,8 +127,9 @@ def _ranks(launches, name: str) -> tuple[dict, dict]:
 def _assert_ranks_identical(rank0: dict, rank1: dict) -> None:
     assert int(rank0["world"]) == WORLD
     assert not torch.equal(rank0["noise"], rank1["noise"]), "every rank must draw its own noise"
+    assert not torch.equal(rank0["dropout"], rank1["dropout"]), "and its own dropout masks"
     for key in rank0:
-        if key not in ("world", "noise"):
+        if key not in ("world", "noise", "dropout"):
             assert torch.equal(rank0[key], rank1[key]), key
 
 
@@ -168,6 +170,36 @@ def test_two_ranks_equal_one_process_cyclegan_with_image_pools(launches):
         torch.testing.assert_close(module(images), expected, rtol=0, atol=1e-6)
 
 
+def test_a_signal_on_one_rank_stops_both_and_resume_is_bit_exact(launches):
+    """SIGTERM reaching rank 1 alone: both ranks stop after the same step (they agree), each saves
+    its own data stream, noise and image pool, and the resumed 2-process run ends bitwise equal
+    to the uninterrupted one on every rank."""
+    folder = launches["scenarios"].wait()
+    for rank in range(WORLD):
+        tensors = load_file(folder / f"resume_cyclegan.rank{rank}.safetensors")
+        assert int(tensors["stopped_at"]) == 1
+        straight = {k[len("straight."):]: v for k, v in tensors.items() if k.startswith("straight.")}
+        assert straight
+        for key, value in straight.items():
+            assert torch.equal(tensors[f"resumed.{key}"], value), f"rank {rank}: {key}"
+    step = folder / "resume_cyclegan" / "checkpoints" / "step_000001"
+    pools = [load_file(step / f"rank{r}.safetensors") for r in range(WORLD)]
+    pool_keys = [k for k in pools[0] if k.startswith("node.")]
+    assert pool_keys and any(not torch.equal(pools[0][k], pools[1][k]) for k in pool_keys)
+    assert json.loads((step / "state.json").read_text())["processes"] == WORLD
+    states = [load_file(step / f"rank{r}.safetensors") for r in range(WORLD)]
+    assert not torch.equal(states[0]["rng.noise"], states[1]["rng.noise"])
+
+
+def test_a_checkpoint_resumes_only_with_the_process_count_that_wrote_it(launches):
+    """Sampling and evaluating read any checkpoint in one process (see the launcher test above)."""
+    folder = launches["torchrun"].wait() / "torchrun"
+    with pytest.raises(ComposerError, match=r"written by 2 process\(es\), this run has 1: each process resumes "
+                                            r"its own data stream, noise and pools, so resume with the same"):
+        api.train(launches["graph"], folder, ["train.steps=5"], resume=True, quiet=True, cpu=True,
+                  accept_changes=True)
+
+
 def _biases_before_instance_norm(module: nn.Module) -> list[str]:
     leaves = [(n, m) for n, m in module.named_modules() if not list(m.children())]
     return [f"{name}.bias" for (name, conv), (_, norm) in zip(leaves, leaves[1:])
@@ -183,7 +215,7 @@ def test_composer_run_under_a_launcher_trains_one_synchronised_model(launches, l
     folder = launches[launcher].wait() / launcher
     weights = load_file(folder / "weights.safetensors")
     step = folder / "checkpoints" / "step_000003"
-    noise = [load_file(step / f"rng_rank{r}.safetensors")["noise"] for r in range(WORLD)]
+    noise = [load_file(step / f"rank{r}.safetensors")["rng.noise"] for r in range(WORLD)]
     assert not torch.equal(*noise)
     runner = api.runner(api.load(launches["graph"], [f"train.batch={WORLD * 8}"]), cpu=True)
     with virtual_ranks(runner, WORLD):

@@ -81,7 +81,7 @@ def test_a_pickle_is_never_loaded_and_the_message_says_why(tmp_path):
 
 def test_a_negative_stream_position_is_a_clear_error_not_a_hang(tmp_path):
     folder = trained(tmp_path, overrides=RUN + ["train.keep_checkpoints=1"])
-    state_file = checkpoint.latest(folder) / "state.json"
+    state_file = checkpoint.latest(folder) / "rank0.json"
     state = json.loads(state_file.read_text())
     state["streams"]["real"]["__dict__"][1][1] = -5
     state_file.write_text(json.dumps(state))
