@@ -195,15 +195,10 @@ def _check_metrics(spec: Spec, table: dict[str, Node]) -> None:
 
 
 def _tensor_options(fn) -> set:
-    import typing
-
+    from .lower import annotated_kinds
     from .nodes import Tensor
 
-    try:
-        hints = typing.get_type_hints(fn)
-    except Exception:  # noqa: BLE001
-        return set()
-    return {k for k, h in hints.items() if Tensor in ({h} | set(typing.get_args(h)))}
+    return {key for key, kinds in annotated_kinds(fn).items() if Tensor in kinds}
 
 
 def _check_sample_shapes(spec: Spec, graph: Graph) -> None:

@@ -53,12 +53,9 @@ def bind_args(spec: Spec, fn, args: dict, path: tuple, what: str, supplied=()) -
 def check_tensor_args(spec: Spec, fn, args: dict, path: tuple, what: str) -> None:
     """Arguments are checked against their annotations: `Tensor` names one tensor, `Tensors` one
     or a non-empty list; `str`, `int`, `float`, `bool` (optionally `| None`) take such values."""
-    try:
-        hints = typing.get_type_hints(fn)
-    except Exception:  # noqa: BLE001 -- an entry without resolvable hints is not checked
-        return
+    kinds_of = annotated_kinds(fn)
     for key, value in args.items():
-        kinds = {hints.get(key)} | set(typing.get_args(hints.get(key)))
+        kinds = kinds_of.get(key, {None})
         if Tensor in kinds and not isinstance(value, str):
             raise spec.error(f"{what}: '{key}' takes one tensor name, got {value!r}"
                              + (" (a list is accepted only where several tensors are)" if isinstance(value, list) else ""),
@@ -69,6 +66,16 @@ def check_tensor_args(spec: Spec, fn, args: dict, path: tuple, what: str) -> Non
         expected = _plain_type(kinds)
         if expected is not None and not _is(value, expected, type(None) in kinds):
             raise spec.error(f"{what}: '{key}' takes {SHOWN[expected]}, got {value!r}", *path, key)
+
+
+def annotated_kinds(fn) -> dict[str, set]:
+    """Each annotated argument's types, unions unpacked (`Tensor | None` -> {Tensor, NoneType});
+    an entry without resolvable hints has none (it is not checked)."""
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # noqa: BLE001
+        return {}
+    return {key: {hint} | set(typing.get_args(hint)) for key, hint in hints.items()}
 
 
 SHOWN = {str: "a name", int: "an integer", float: "a number", bool: "true or false"}
