@@ -43,6 +43,14 @@ def to_yaml(spec: Spec) -> str:
     return yaml.safe_dump(spec.data, sort_keys=False)
 
 
+def resolved(source: Spec | str | Path, overrides=()) -> dict:
+    """The spec as plain data with `extends:` applied, `${...}` references resolved and every
+    default filled in (what `composer validate FILE --print` prints; from_dict(resolved(s)) == s)."""
+    from .spec_dump import to_data
+
+    return to_data(spec_of(source, overrides))
+
+
 def spec_of(source: Spec | str | Path, overrides=()) -> Spec:
     """A Spec from a Spec or a path, with overrides applied either way."""
     if isinstance(source, Spec):

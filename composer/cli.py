@@ -1,5 +1,6 @@
-"""`composer validate | plan | run | sample | eval | list`. Exit codes: 0 ok, 2 bad spec or arguments,
-1 other user errors (missing files, bad run folders), 3 non-finite loss, 130 interrupted."""
+"""`composer validate | plan | run | sample | eval | list | graph | diff | runs | plot`. Exit codes: 0 ok,
+2 bad spec or arguments, 1 other user errors (missing files, bad run folders; `diff`: the files differ),
+3 non-finite loss, 130 interrupted."""
 from __future__ import annotations
 
 import argparse
@@ -16,6 +17,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("validate", help="parse, build and shape-check graph files")
     p.add_argument("files", nargs="+", help="graph files, then optional key=value overrides")
+    p.add_argument("--print", action="store_true", dest="print_spec",
+                   help="print the resolved spec as YAML: extends applied, ${...} references resolved, "
+                   "defaults filled in")
     p = sub.add_parser("plan", help="print the compiled update plan")
     p.add_argument("file")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
@@ -44,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
                    "samplers, schedules, metrics, optimizers, lr_schedules, weight_schedules, losses, penalties, weightings)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--markdown", action="store_true", help="the reference page (docs/reference.md is made with it)")
+    _add_view_parsers(sub)
     return parser
 
 
@@ -85,6 +90,11 @@ def cmd_validate(args) -> int:
     overrides += args.overrides
     for file in files:
         compiled = validate(file, overrides)
+        if args.print_spec:
+            from .spec_dump import to_yaml
+
+            print(("" if len(files) == 1 else f"--- # {file}\n") + to_yaml(compiled.spec), end="")
+            continue
         graph = compiled.graph
         total = sum(graph.param_counts.values())
         print(f"{file}: ok ({len(graph.nodes)} nodes, {len(graph.param_counts)} modules, {total:,} parameters, "
@@ -192,6 +202,73 @@ def reference_markdown(listing: dict) -> str:
     return "\n".join(lines)
 
 
+def _add_view_parsers(sub) -> None:
+    """graph, diff, runs, plot: looking at graphs and runs."""
+    p = sub.add_parser("graph", help="draw the compiled graph, one panel per phase (DOT, SVG or PNG)")
+    p.add_argument("file")
+    p.add_argument("-o", "--output", default=None, help="OUT.dot, OUT.svg or OUT.png (an image gets OUT.dot "
+                   "beside it); default: the DOT text on stdout")
+    p = sub.add_parser("diff", help="what differs between two graph files and their compiled plans")
+    p.add_argument("a")
+    p.add_argument("b")
+    p = sub.add_parser("runs", help="a table of the run folders under DIR")
+    p.add_argument("dir", nargs="?", default="runs")
+    p.add_argument("--sort", default=None, metavar="COLUMN", help="steps, time, a loss term, or eval.METRIC")
+    p.add_argument("--desc", action="store_true", help="sort in descending order")
+    p.add_argument("--columns", default=None, metavar="PATTERNS",
+                   help="comma-separated column patterns, e.g. 'gan.*,eval.digits.*' (default: losses and the "
+                        "first three metrics of each eval metric)")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("plot", help="loss curves of a run per phase (PNG; needs composer-graphs[plots])")
+    p.add_argument("run_dir")
+    p.add_argument("-o", "--output", default=None, help="OUT.png (default RUN/loss.png)")
+
+
+def cmd_graph(args) -> int:
+    from .api import plan
+    from .draw import to_dot, write
+
+    compiled = plan(args.file, args.overrides)
+    if args.output is None:
+        sys.stdout.write(to_dot(compiled))
+        return 0
+    print("wrote " + ", ".join(str(p) for p in write(compiled, args.output)))
+    return 0
+
+
+def cmd_diff(args) -> int:
+    """Exit 0 when the files compile to the same thing, 1 when they differ."""
+    from .api import plan
+    from .diff import diff
+
+    lines = diff(plan(args.a, args.overrides), plan(args.b, args.overrides))
+    if not lines:
+        print(f"{args.a} and {args.b}: no differences")
+        return 0
+    print(f"{args.a} -> {args.b}: {len(lines)} difference(s)")
+    print("\n".join("  " + line for line in lines))
+    return 1
+
+
+def cmd_runs(args) -> int:
+    from .runs import collect, format_table, jsonable, shown_columns
+
+    rows = collect(args.dir, args.sort, args.desc)
+    if args.json:
+        print(json.dumps(jsonable(rows), indent=2, allow_nan=False))
+    else:
+        patterns = [p for p in (args.columns or "").split(",") if p]
+        print(format_table(rows, shown_columns(rows, patterns, args.sort)) if rows else f"no runs under {args.dir}")
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from .plots import plot_run
+
+    print(f"wrote {plot_run(args.run_dir, args.output)}")
+    return 0
+
+
 COMMANDS = {
     "validate": cmd_validate,
     "plan": cmd_plan,
@@ -199,4 +276,8 @@ COMMANDS = {
     "sample": cmd_sample,
     "eval": cmd_eval,
     "list": cmd_list,
+    "graph": cmd_graph,
+    "diff": cmd_diff,
+    "runs": cmd_runs,
+    "plot": cmd_plot,
 }

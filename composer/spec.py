@@ -13,7 +13,10 @@ from pathlib import Path
 from .errors import Loc, SpecError, did_you_mean
 from .flowexpr import FlowSyntaxError
 from .flowexpr import parse as parse_call
-from .yamlio import Locs, apply_overrides, load_file
+from .trackers import name_problem as tracker_name_problem
+from .extends import load_graph
+from .references import escape_literals, resolve
+from .yamlio import Locs, apply_overrides
 
 SECTIONS = ("name", "plugins", "inputs", "modules", "flow", "objectives", "optimizers", "phases",
             "schedule", "train", "sample", "eval")
@@ -129,6 +132,9 @@ class TrainSpec:
     ema: dict = field(default_factory=dict)        # module -> decay
     grad_clip: float | None = None
     threads: int | None = None
+    compile: bool | dict | None = None             # torch.compile the modules (composer/fast.py)
+    channels_last: bool = False                    # NHWC weights for convolutional modules
+    log_with: list = field(default_factory=list)   # Accelerate tracker names (composer/trackers.py)
     loc: Loc | None = field(default=None, compare=False)
 
 
@@ -201,14 +207,15 @@ def with_overrides(spec: Spec, overrides) -> Spec:
 
 
 def load(path: str | Path, overrides=()) -> Spec:
-    """Read a graph file, apply `key=value` overrides, parse into a Spec."""
-    data, locs = load_file(path)
+    """Read a graph file (and the files it `extends:`), apply `key=value` overrides, resolve
+    `${...}` references, parse into a Spec."""
+    data, locs = load_graph(path)
     return parse(data, locs, str(path), overrides)
 
 
 def parse(data: dict, locs: Locs | None = None, file: str = "<spec>", overrides=()) -> Spec:
     locs = dict(locs or {})
-    data = apply_overrides(data, locs, overrides)
+    data = resolve(apply_overrides(data, locs, overrides), locs)     # overrides first: they flow into references
     p = _Parser(data, locs, file)
     p.keys((), data, SECTIONS)
     spec = Spec(
@@ -218,7 +225,7 @@ def parse(data: dict, locs: Locs | None = None, file: str = "<spec>", overrides=
         optimizers=p.entries("optimizers", p.optimizer), schedule=p.schedule(),
         train=p.simple("train", TrainSpec), sample=p.sample(),
         eval=p.simple("eval", EvalSpec), plugins=p.plugins(), phases=p.entries("phases", p.phase),
-        file=file, data=data, locs=locs)
+        file=file, data=escape_literals(data), locs=locs)   # data: references resolved, reads back the same
     return spec
 
 
@@ -415,9 +422,30 @@ class _Parser:
         if body.get("precision", "no") not in PRECISIONS:
             raise self.fail(f"unknown precision '{body['precision']}'{did_you_mean(str(body['precision']), PRECISIONS)}",
                             path + ("precision",))
+        self.compile_option(path + ("compile",), body.get("compile"))
         for module, decay in (body.get("ema") or {}).items():
             if not isinstance(decay, (int, float)) or isinstance(decay, bool) or not 0 <= decay < 1:
                 raise self.fail(f"an EMA decay is a number in [0, 1), got {decay!r}", path + ("ema", module))
+        for k, name in enumerate(body.get("log_with") or []):
+            problem = tracker_name_problem(name, body["log_with"][:k])
+            if problem:
+                raise self.fail(problem, path + ("log_with", k))
+
+    def compile_option(self, path: tuple, value) -> None:
+        """`train.compile`: null/false (off), true, or torch.compile keyword arguments."""
+        from .fast import COMPILE_KEYS, COMPILE_MODES
+
+        if value is None or isinstance(value, bool):
+            return
+        body = self.mapping(path, value, "true, false or torch.compile options such as mode")
+        self.keys(path, body, COMPILE_KEYS)
+        if body.get("mode", "default") not in COMPILE_MODES:
+            mode = str(body["mode"])
+            raise self.fail(f"unknown compile mode '{mode}'{did_you_mean(mode, COMPILE_MODES)}", path + ("mode",))
+        for key, allowed in (("dynamic", (bool, type(None))), ("fullgraph", bool), ("backend", str)):
+            if key in body and not isinstance(body[key], allowed):
+                raise self.fail(f"expected {'a backend name' if key == 'backend' else 'true or false'}, "
+                                f"got {body[key]!r}", path + (key,))
 
     def in_range(self, path: tuple, value) -> None:
         """Numbers must be finite and within the key's range (RANGES)."""

@@ -17,7 +17,9 @@ from safetensors.torch import save_file
 
 from . import checkpoint
 from .errors import ComposerError
+from .progress import Progress, WindowMeans
 from .runtime import NonFiniteLoss, Runner
+from .trackers import Trackers, scalars
 
 
 def save_samples(runner: Runner, path: Path) -> Path | None:
@@ -71,6 +73,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.stop_signal = None
         self.main = runner.accelerator.is_main_process
+        self.progress, self.trackers = None, Trackers(runner.accelerator)
         self.lock = run_folder(self.out, self.main, runner.accelerator.wait_for_everyone)
         existing = checkpoint.latest(self.out)
         if resume:
@@ -111,12 +114,17 @@ class Trainer:
 
     def log(self, text: str) -> None:
         if self.main and not self.quiet:
-            print(text, flush=True)
+            if self.progress is not None:     # above the bar, while there is one
+                self.progress.write(text)
+            else:
+                print(text, flush=True)
 
     def run(self, steps: int | None = None) -> dict:
         runner, train = self.runner, self.runner.spec.train
         total = steps if steps is not None else train.steps
-        started, last = time.time(), {}
+        started, last, window = time.time(), {}, WindowMeans()
+        self.trackers = Trackers.start(runner, self.out, resumed_at=runner.step_count)
+        self.progress = Progress(total, runner.step_count, enabled=self.main and not self.quiet)
         previous = _defer_signals(self)
         try:
             while runner.step_count < total:
@@ -124,8 +132,10 @@ class Trainer:
                     raise KeyboardInterrupt
                 last = runner.step()
                 step = runner.step_count
+                window.add(last)                      # tensors: no host read until a logging step
+                self.progress.update(step)
                 if train.log_every and (step % train.log_every == 0 or step == total):
-                    self._write_metrics(step, last, time.time() - started)
+                    self._write_metrics(step, window.read(runner.accelerator.reduce), time.time() - started)
                 if train.sample_every and step % train.sample_every == 0 and self.main:
                     self._sample(self.out / "samples" / f"step_{step:06d}.png")
                 if train.checkpoint_every and step % train.checkpoint_every == 0 and step < total:
@@ -142,6 +152,7 @@ class Trainer:
             self.release()
             raise
         finally:
+            self.progress.close()
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
         try:
@@ -160,12 +171,14 @@ class Trainer:
 
     def release(self) -> None:
         """Unlock the run folder (done by `run`; the process ending does it too)."""
+        self.trackers.finish()
         if self.lock is not None:
             self.lock.close()
             self.lock = None
 
     def finish(self, seconds: float) -> dict:
         from .evaluate import evaluate
+        from .plots import plot_after_run
 
         runner = self.runner
         self.checkpoint()
@@ -176,6 +189,9 @@ class Trainer:
         if self.main:
             (self.out / "eval.json").write_text(json.dumps(results, indent=2))
             self.log("eval: " + json.dumps(results))
+            plot_after_run(self.out, runner.plan)      # RUN/loss.png; skipped without matplotlib
+            self.trackers.log(scalars("eval", {k: v for k, v in results.items() if k not in ("step", "seconds")}),
+                              step=runner.step_count)
         for callback in self.callbacks:
             callback.on_end(self, results)
         return results
@@ -183,6 +199,7 @@ class Trainer:
     def _sample(self, path: Path) -> None:
         written = save_samples(self.runner, path)
         if written is not None:
+            self.trackers.log_image("samples", written, self.runner.step_count)
             for callback in self.callbacks:
                 callback.on_sample(self, written)
 
@@ -197,21 +214,24 @@ class Trainer:
             callback.on_checkpoint(self, folder)
         return folder
 
-    def _write_metrics(self, step: int, logs: dict, seconds: float) -> None:
+    def _write_metrics(self, step: int, means: dict, seconds: float) -> None:
+        """`means`: each term's mean over the steps since the last log (WindowMeans), read once."""
         if not self.main:
             return
-        lrs = {f"lr.{n}": s.get_last_lr()[0] for n, s in self.runner.schedulers.items()}
-        logs = {k: float(v) for k, v in logs.items()}     # the one host read of the losses
-        record = {"step": step, "seconds": round(seconds, 2), **logs, **lrs}
+        lrs = {n: s.get_last_lr()[0] for n, s in self.runner.schedulers.items()}
+        record = {"step": step, "seconds": round(seconds, 2), **means, **{f"lr.{n}": v for n, v in lrs.items()}}
         with open(self.out / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
-        terms = "  ".join(f"{k} {v:.4f}" for k, v in logs.items())
-        self.log(f"step {step:6d}  {seconds:7.1f}s  {terms}")
+        self.trackers.log({**scalars("loss", means), **scalars("lr", lrs)}, step=step)
+        self.progress.report(step, means)
 
 
 UNTRAINED = (("name",), ("train", "log_every"), ("train", "sample_every"), ("train", "checkpoint_every"),
-             ("train", "keep_checkpoints"), ("sample",), ("eval",))
-"""Keys a resume may change freely: they do not change what is trained."""
+             ("train", "keep_checkpoints"), ("train", "log_with"), ("train", "threads"), ("train", "compile"),
+             ("train", "channels_last"), ("sample",), ("eval",))
+"""Keys a resume may change freely: they do not change what is trained (threads and the fast
+modes change only the rounding: a resume that switches them is not bitwise equal to a run that
+never did)."""
 
 
 def spec_changes(old: dict, new: dict) -> list[str]:

@@ -11,13 +11,14 @@ import re
 
 import yaml
 
-from .errors import Loc, SpecError
+from .errors import Loc, SpecError, did_you_mean
 
 Locs = dict[tuple, Loc]
 
 MAX_BYTES = 1 << 20       # a graph file is a page of text; 1 MiB is generous
 MAX_VALUES = 20_000       # keys, items and scalars after alias expansion ("billion laughs")
 MAX_DEPTH = 64            # nesting of mappings and lists
+DELETE = "~delete"        # as a value in an extending file or an override: remove the key (composer/extends.py)
 
 
 class Loader(yaml.SafeLoader):
@@ -48,7 +49,10 @@ def load_text(text: str, file: str) -> tuple[dict, Locs]:
         loc = (Loc(file, mark.line + 1, mark.column + 1) if mark else
                _at(text, position, file) if isinstance(position, int) else Loc(file, 1, 1))
         problem = getattr(err, "problem", None) or str(err)
-        raise SpecError(f"malformed YAML: {problem}", loc=loc) from None
+        line = text.splitlines()[loc.line - 1] if 0 < loc.line <= len(text.splitlines()) else ""
+        hint = (" (inside {...} or [...], quote a reference: \"${a.b}\")"
+                if "${" in line and "\"${" not in line and "'${" not in line else "")
+        raise SpecError(f"malformed YAML: {problem}{hint}", loc=loc) from None
     except RecursionError:
         raise SpecError(f"the file nests deeper than {MAX_DEPTH} levels", loc=Loc(file, 1, 1)) from None
     locs: Locs = {}
@@ -162,7 +166,9 @@ def parse_override(text: str) -> tuple[tuple, object]:
 
 
 def apply_overrides(data: dict, locs: Locs, overrides) -> dict:
-    """Set each `key.path=value` in a copy of `data` (creating missing mappings)."""
+    """Set each `key.path=value` in a copy of `data` (creating missing mappings); the value
+    `~delete` removes the key instead. Applied before `${...}` references are resolved, so an
+    override of a referenced key changes every reference."""
     import copy
 
     data = copy.deepcopy(data)
@@ -176,8 +182,14 @@ def apply_overrides(data: dict, locs: Locs, overrides) -> dict:
             if not isinstance(child, dict):
                 raise SpecError(f"cannot set a key inside a {type(child).__name__}", _dotted(path[: depth + 1]))
             node = child
-        node[path[-1]] = value
         for stale in [k for k in locs if k[:len(path)] == path]:
             del locs[stale]            # the file's locations inside the replaced value
+        if value == DELETE:
+            if path[-1] not in node:
+                raise SpecError(f"'{DELETE}': there is no such key to delete{did_you_mean(str(path[-1]), node)}",
+                                _dotted(path), Loc("<override>"))
+            del node[path[-1]]
+            continue
+        node[path[-1]] = value
         locs[path] = Loc("<override>")
     return data
