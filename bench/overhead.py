@@ -1,53 +1,108 @@
-"""Interpreter overhead: compiled graphs/dcgan.yaml steps vs the hand-written loop, side by side.
+"""Interpreter overhead: every shipped recipe, compiled graph vs its hand-written PyTorch loop.
 
-    python bench/overhead.py [--steps 200] [--batch 64] [--threads 1]
+    python bench/overhead.py [--graphs dcgan cyclegan ...] [--rounds 7] [--block 6] [--threads 1]
 
-Both run the same recipe (R1 included) on the same batches, interleaved in blocks so machine
-load affects both alike; prints seconds per step and the ratio compiled / hand-written.
+For each graph: the Runner and a hand-written loop (bench/handwritten.py) start from the same
+weights and step on the same batches (bench/workloads.py), interleaved in blocks after warm-up
+(bench/timing.py). Prints per graph: seconds per step of each, the median ratio compiled /
+hand-written with its min-max over rounds, forward calls per module per step of each, the
+largest parameter difference at the end (same arithmetic: ~0), peak step memory of each (own
+child processes, bench/memory.py) and the data path's samples/s beside the step's.
 """
 from __future__ import annotations
 
 import argparse
-import copy
+import os
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "composer")]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from test_parity_dcgan import hand_written_loop  # noqa: E402  (the parity test's reference loop)
+from timing import CLOCK, interleave, median, peak_memory, ratios  # noqa: E402
+from workloads import WORKLOADS, batches, count_forwards, hand_modules  # noqa: E402
 
-from composer import api  # noqa: E402
+SEED = 1
 
 
-def main() -> None:
+def parameter_gap(runner, loop) -> float:
+    """Largest |compiled - hand-written| over every parameter after the same steps."""
+    gap = 0.0
+    for name, module in hand_modules(loop).items():
+        for p_run, p_hand in zip(runner.raw[name].parameters(), module.parameters()):
+            gap = max(gap, float((p_run - p_hand).detach().abs().max()))
+    return gap
+
+
+def data_rate(runner, names, seconds: float = 0.3) -> float:
+    """Samples/s of the data path alone: the Runner's own streams drawing whole batches."""
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for name in names:
+            count += runner.streams[name].next()["x"].shape[0]
+    return count / len(names) / (time.perf_counter() - start)
+
+
+def measure(workload, rounds: int, block: int, threads: int) -> dict:
+    runner = workload.runner(threads=threads)
+    torch.set_num_threads(threads)
+    loop = workload.hand(runner)
+    make_block = lambda: batches(workload, runner, block, seed=SEED + runner.step_count)  # noqa: E731
+    calls_before = dict(runner.forward_calls)
+    times = interleave({"compiled": runner.step, "hand": loop.step}, make_block, rounds, warmup=2)
+    steps = runner.step_count
+    forwards = {m: (runner.forward_calls[m] - calls_before[m]) / steps for m in runner.forward_calls}
+    gap = parameter_gap(runner, loop)
+    counter = workload.hand(runner)       # fresh copies: counting hooks stay out of the timed loop
+    hand_forwards = count_forwards(counter, hand_modules(counter), batches(workload, runner, 2, seed=0))
+    step_s = median(times["compiled"][CLOCK])
+    batch = next(iter(batches(workload, runner, 1, seed=0)[0].values())).shape[0]
+    return {"name": workload.name, "compiled_s": step_s, "hand_s": median(times["hand"][CLOCK]),
+            "ratio": ratios(times, "hand")["compiled"], "wall": ratios(times, "hand", "wall")["compiled"],
+            "forwards": forwards, "hand_forwards": hand_forwards,
+            "gap": gap, "rounds": rounds, "block": block, "step_rate": batch / step_s,
+            "data_rate": data_rate(runner, workload.data)}
+
+
+def calls(forwards: dict) -> str:
+    return " ".join(f"{m} {v:g}" for m, v in forwards.items())
+
+
+def table(rows, memory) -> str:
+    lines = [f"| graph | compiled s/step ({CLOCK}) | hand s/step | ratio, {CLOCK} time (min-max) | wall ratio (min-max) | "
+             "forwards/step compiled | hand | param gap | step MiB compiled / hand (ratio) | peak RSS MiB ratio | "
+             "data samples/s | step samples/s |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        mem_c, mem_h = memory[(row["name"], "compiled")], memory[(row["name"], "hand")]
+        (r, lo, hi), (w, wlo, whi) = row["ratio"], row["wall"]
+        step_c, step_h = mem_c["step_mib"], mem_h["step_mib"]
+        mem = f"{step_c:.1f} / {step_h:.1f} ({step_c / max(step_h, 1e-9):.2f})"
+        lines.append(f"| {row['name']} | {row['compiled_s']:.4f} | {row['hand_s']:.4f} | "
+                     f"**{r:.3f}** ({lo:.2f}-{hi:.2f}) | "
+                     f"{w:.2f} ({wlo:.2f}-{whi:.2f}) | {calls(row['forwards'])} | {calls(row['hand_forwards'])} | "
+                     f"{row['gap']:.1e} | {mem} | {mem_c['peak_mib'] / mem_h['peak_mib']:.3f} | "
+                     f"{row['data_rate']:,.0f} | {row['step_rate']:,.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--graphs", nargs="*", default=list(WORKLOADS), choices=list(WORKLOADS))
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--block", type=int, default=6)
     parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    runner = api.runner(ROOT / "graphs" / "dcgan.yaml", [f"train.batch={args.batch}", "train.ema={}"], cpu=True)
-    G, D = copy.deepcopy(runner.raw["G"]), copy.deepcopy(runner.raw["D"])
-    gen = torch.Generator().manual_seed(0)
-    block = 20
-    compiled = hand = 0.0
-    for _ in range(args.steps // block):
-        batches = [torch.rand(args.batch, 1, 16, 16, generator=gen) * 2 - 1 for _ in range(block)]
-        latents = [torch.randn(args.batch, 32, generator=gen) for _ in range(block)]
-        start = time.perf_counter()
-        for real, z in zip(batches, latents):
-            runner.step({"real": real, "z": z})
-        compiled += time.perf_counter() - start
-        start = time.perf_counter()
-        hand_written_loop(G, D, batches, latents)
-        hand += time.perf_counter() - start
-    steps = block * (args.steps // block)
-    print(f"| steps | compiled s/step | hand-written s/step | ratio |\n|---|---|---|---|\n"
-          f"| {steps} | {compiled / steps:.4f} | {hand / steps:.4f} | {compiled / hand:.3f} |")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    jobs = [[name, who, "--threads", str(args.threads)] for name in args.graphs for who in ("compiled", "hand")]
+    memory = {(j[0], j[1]): m for j, m in zip(jobs, peak_memory(jobs))}
+    rows = [measure(WORKLOADS[name], args.rounds, args.block, args.threads) for name in args.graphs]
+    print(f"overhead: seeds {SEED}+step (batches), graph seeds (weights), {args.rounds} rounds x {args.block} "
+          "steps after 2 warm-up steps, "
+          f"{args.threads} thread(s), torch {torch.__version__}, load average {os.getloadavg()[0]:.1f}, "
+          f"{time.perf_counter() - start:.0f} s")
+    print(table(rows, memory))
 
 
 if __name__ == "__main__":

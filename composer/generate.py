@@ -7,10 +7,12 @@ sample per row: input | translation | reconstruction in its columns."""
 from __future__ import annotations
 
 from contextlib import contextmanager
+from functools import lru_cache
 
 import networkx as nx
 import torch
 
+from .data.lazy import LazyTable, bounded
 from .errors import ComposerError
 from .inputs import load_table
 
@@ -163,13 +165,16 @@ def _ancestors(graph, output: str) -> set:
 def _held_out(runner, name: str, batch: int, generator) -> dict:
     """One batch of a data input at generation time, every field at the same indices: from its
     test split when the source has one."""
-    table = reference_table(runner.spec, runner.spec.input(name))
+    table = held_out_table(runner.spec, runner.spec.input(name))
     index = torch.randint(len(table), (batch,), generator=generator)
+    if isinstance(table, LazyTable):   # a streamed folder: decode just these rows
+        return table.rows(index.tolist())
     return {field: column[index] for field, column in table.columns().items()}
 
 
-def reference_table(spec, item):
-    """The held-out data of an input: `split: test` when its source takes a split."""
+def held_out_table(spec, item):
+    """The held-out data of an input, `split: test` when its source takes a split: a `Table`,
+    or a `LazyTable` for a streamed folder."""
     import inspect
 
     from .inputs import source_of
@@ -177,3 +182,15 @@ def reference_table(spec, item):
     if "split" in inspect.signature(source_of(spec, item)).parameters:
         return load_table(spec, item, split="test")
     return load_table(spec, item)
+
+
+def reference_table(spec, item):
+    """The held-out data of an input in memory, for readers of whole tables (metrics, plots): of
+    a streamed folder a seeded subset of at most `lazy.STREAM_BYTES` decoded (`lazy.bounded`)."""
+    table = held_out_table(spec, item)
+    return _bounded(table) if isinstance(table, LazyTable) else table
+
+
+@lru_cache(maxsize=2)
+def _bounded(table):
+    return bounded(table)

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import torch
 
-from .errors import SpecError
+from .errors import ComposerError, SpecError
 from .registry import Registry
 
 INPUT_KEYS = ("batch",)            # keys of any input, not passed to its source or noise
@@ -48,10 +48,12 @@ NOISE = Registry("noise", {
 # ------------------------------------------------------------------------------ data
 class Source:
     """A data source: `load(**args) -> Table`, and optionally `fields(args) -> {field: (shape,
-    dtype)}` so that graphs validate and plan without reading the data (user folders)."""
+    dtype)}` so that graphs validate and plan without reading the data (user folders), and
+    `check(args)`, which raises a ComposerError (with `.key`, the argument) for arguments the
+    source refuses, also before reading any data."""
 
-    def __init__(self, load, fields=None):
-        self.load, self.fields_of = load, fields
+    def __init__(self, load, fields=None, check=None):
+        self.load, self.fields_of, self.check = load, fields, check
         self.__signature__ = inspect.signature(load)
         self.__doc__ = load.__doc__
 
@@ -81,6 +83,7 @@ def fields(spec, item) -> dict:
     if source.fields_of is not None:
         bound = source.__signature__.bind(**item.args)
         bound.apply_defaults()
+        _check_args(spec, item, source, bound.arguments)
         try:
             layout = source.fields_of(bound.arguments)
             if all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for shape, _ in layout.values() for n in shape):
@@ -92,6 +95,19 @@ def fields(spec, item) -> dict:
                          "positive integers", "inputs", item.name)
     table = load_table(spec, item)
     return {k: (tuple(v.shape[1:]), v.dtype) for k, v in table.columns().items()}
+
+
+def _check_args(spec, item, source, arguments) -> None:
+    """The source's own argument check, located at the argument's YAML line."""
+    if source.check is None:
+        return
+    try:
+        source.check(arguments)
+    except SpecError:
+        raise
+    except ComposerError as err:
+        key = [err.key] if getattr(err, "key", None) else []
+        raise spec.error(f"source {item.target}: {err}", "inputs", item.name, *key) from None
 
 
 def source_of(spec, item) -> Source:

@@ -4,6 +4,7 @@ user folders validate and plan on machines that do not have the folder)."""
 from composer.data.digit_styles import digit_styles
 from composer.data.digits import digits
 from composer.data.folders import image_folder, unpaired_folder
+from composer.data.lazy import check_streaming
 from composer.data.mixtures import grid, ring
 from composer.data.paired import paired_digits, paired_folder
 from composer.data.table import Table
@@ -14,10 +15,11 @@ from composer.registry import Registry
 SOURCES = Registry("source", {
     "digits": Source(digits, lambda a: image_fields(1, a["size"], labels=True)),
     "digit_styles": Source(digit_styles, lambda a: image_fields(1, a["size"], labels=True)),
-    "image_folder": Source(image_folder, lambda a: image_fields(a["channels"], a["size"])),
-    "unpaired_folder": Source(unpaired_folder, lambda a: image_fields(a["channels"], a["size"])),
+    "image_folder": Source(image_folder, lambda a: image_fields(a["channels"], a["size"]), check_streaming),
+    "unpaired_folder": Source(unpaired_folder, lambda a: image_fields(a["channels"], a["size"]), check_streaming),
     "paired_digits": Source(paired_digits, lambda a: image_fields(1, a["size"], labels=True, extra=("target",))),
-    "paired_folder": Source(paired_folder, lambda a: image_fields(a["channels"], a["size"], extra=("target",))),
+    "paired_folder": Source(paired_folder, lambda a: image_fields(a["channels"], a["size"], extra=("target",)),
+                            check_streaming),
     "ring": Source(ring, lambda a: point_fields(labels=True)),
     "grid": Source(grid, lambda a: point_fields(labels=True)),
     "moons": Source(moons, lambda a: point_fields(labels=True)),

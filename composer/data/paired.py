@@ -17,6 +17,7 @@ from composer.data.checks import check_choice, check_count
 from composer.data.digit_styles import invert, thicken
 from composer.data.digits import NUM_CLASSES, digit_images
 from composer.data.images import find_images, image_to_tensor, load_image, open_image
+from composer.data.lazy import check_streaming, folder_table
 from composer.data.splits import split_indices
 from composer.data.table import Table
 from composer.errors import ComposerError
@@ -85,12 +86,35 @@ def matched_files(base: Path, extensions) -> tuple[list[str], list[Path], list[P
     return names, [a[n] for n in names], [b[n] for n in names]
 
 
-def load_folders(base: Path, size: int, channels: int, extensions):
-    """`(names, A [N, C, size, size], B [N, C, size, size])` from the layout base/{A, B}/NAME."""
+class PairedImages:
+    """Row i of the layout base/{A, B}/NAME: `{"x": A_i, "target": B_i}` (swapped for BtoA),
+    each `[channels, size, size]` (picklable, so that DataLoader workers can decode)."""
+
+    def __init__(self, files_a: list[Path], files_b: list[Path], size: int, channels: int, swap: bool):
+        self.files_a, self.files_b, self.size, self.channels, self.swap = files_a, files_b, size, channels, swap
+
+    def __call__(self, i: int) -> dict[str, torch.Tensor]:
+        a = load_image(self.files_a[i], self.size, self.channels)
+        b = load_image(self.files_b[i], self.size, self.channels)
+        return {"x": b, "target": a} if self.swap else {"x": a, "target": b}
+
+
+class SideBySideImages:
+    """Row i of the pix2pix layout base/*.jpg: the left half A and right half B of file i, as
+    `{"x": A, "target": B}` (swapped for BtoA)."""
+
+    def __init__(self, files: list[Path], size: int, channels: int, swap: bool):
+        self.files, self.size, self.channels, self.swap = files, size, channels, swap
+
+    def __call__(self, i: int) -> dict[str, torch.Tensor]:
+        a, b = split_halves(self.files[i], self.size, self.channels)
+        return {"x": b, "target": a} if self.swap else {"x": a, "target": b}
+
+
+def folder_pairs(base: Path, size: int, channels: int, extensions, swap: bool):
+    """`(names, row decoder)` of the layout base/{A, B}/NAME."""
     names, files_a, files_b = matched_files(base, extensions)
-    a = torch.stack([load_image(f, size, channels) for f in files_a])
-    b = torch.stack([load_image(f, size, channels) for f in files_b])
-    return names, a, b
+    return names, PairedImages(files_a, files_b, size, channels, swap)
 
 
 def split_halves(file: Path, size: int, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -107,17 +131,16 @@ def split_halves(file: Path, size: int, channels: int) -> tuple[torch.Tensor, to
     return image_to_tensor(left, size), image_to_tensor(right, size)
 
 
-def load_side_by_side(base: Path, size: int, channels: int, extensions):
-    """`(names, A, B)` from the pix2pix layout base/*.jpg, A the left and B the right half."""
+def side_by_side_pairs(base: Path, size: int, channels: int, extensions, swap: bool):
+    """`(names, row decoder)` of the pix2pix layout base/*.jpg, A the left and B the right half."""
     if (base / "A").is_dir() and (base / "B").is_dir():
         raise ComposerError(
             f"paired_folder: '{base}' holds folders A and B; for them use layout='folders' "
             "(layout 'AB' reads side-by-side images)"
         )
     files = find_images(base, extensions)
-    halves = [split_halves(f, size, channels) for f in files]
     names = [f.relative_to(base).with_suffix("").as_posix() for f in files]
-    return names, torch.stack([h[0] for h in halves]), torch.stack([h[1] for h in halves])
+    return names, SideBySideImages(files, size, channels, swap)
 
 
 def paired_folder(
@@ -129,6 +152,8 @@ def paired_folder(
     size: int = 256,
     channels: int = 3,
     extensions=None,
+    stream="auto",
+    workers="auto",
 ) -> Table:
     """The pairs of `root/{split}`: x the input, `fields["target"]` the image to produce, no y.
 
@@ -138,18 +163,21 @@ def paired_folder(
     (width = 2 × height), A the left half and B the right half.
     direction "AtoB" makes x = A and target = B; "BtoA" swaps them. Each image (or half) is
     center-cropped, resized to `size`² and mapped to [-1, 1]: x and target are float32
-    `[N, channels, size, size]`, held in memory, in sorted name order (`info["names"]`).
+    `[N, channels, size, size]`, in sorted name order (`info["names"]`). `stream` and `workers`
+    as for `image_folder`: false holds the pairs in memory, true decodes them per batch in
+    DataLoader workers, auto streams above 256 MiB of decoded pixels (both sides together).
     """
     check_choice("paired_folder", "layout", layout, LAYOUTS)
     check_choice("paired_folder", "direction", direction, DIRECTIONS)
     check_count("paired_folder", "size", size)
     check_choice("paired_folder", "channels", channels, (1, 3))
+    check_streaming({"stream": stream, "workers": workers}, "paired_folder")
     base = split_folder(root, split)
-    load = load_folders if layout == "folders" else load_side_by_side
-    names, a, b = load(base, size, channels, extensions)
-    x, target = (a, b) if direction == "AtoB" else (b, a)
+    pairs = folder_pairs if layout == "folders" else side_by_side_pairs
+    names, decode = pairs(base, size, channels, extensions, swap=direction == "BtoA")
     info = {"path": str(base), "layout": layout, "direction": direction, "names": names}
-    return Table(x=x, kind="image", info=info, fields={"target": target})
+    return folder_table(decode, len(names), ("x", "target"), 2 * channels * size * size * 4,
+                        stream=stream, workers=workers, info=info)
 
 
 # ---------------------------------------------------------------- built-in digits task
