@@ -130,7 +130,7 @@ class Runner:
         self._update_ema(phase.trains)
 
     def _run_ops(self, phase, ops, env, feed, logs) -> torch.Tensor:
-        loss = torch.zeros((), device=self.device)
+        loss = None
         for op in ops:
             node = self.graph.nodes[op.node]
             if op.action == "reuse":
@@ -139,14 +139,16 @@ class Runner:
             if op.action == "loss":
                 value = evaluate(node, inputs, self.ctx).float().mean()
                 logs[node.name] = value.detach()
-                loss = loss + node.weight_at(self.step_count) * value
+                weight = node.weight_at(self.step_count)
+                term = value if weight == 1 else weight * value   # no op for the usual weight 1
+                loss = term if loss is None else loss + term
             elif node.name in feed:
                 env[node.name] = self._fed(node, feed)
             else:
                 for module in node.uses:
                     self.forward_calls[module] += 1
                 env[node.name] = evaluate(node, inputs, self.ctx)
-        return loss
+        return loss if loss is not None else torch.zeros((), device=self.device)
 
     def _fed(self, node, feed) -> torch.Tensor:
         self.ctx.records.pop(node.name, None)   # a fed data input's fields must be fed too
