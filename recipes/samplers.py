@@ -160,7 +160,9 @@ def sample_dpmpp_2m(eps_model: EpsModel, x: Tensor, ts: Tensor, schedule: Schedu
         x_{i+1} = (sigma_{i+1} / sigma_i) x_i - gamma_{i+1} (exp(-h_i) - 1) D,
     D = D_0 on the first step (first order, = DDIM), afterwards the second-order
     extrapolation D = (1 + 1/(2 r)) D_i - 1/(2 r) D_{i-1}, r = h_{i-1} / h_i.
-    Deterministic; `generator` is unused. NFE = steps (+1 with `denoise`).
+    A step ending at sigma = 0 (t = 0) has h = inf and r = 0, so it is taken first order,
+    x = gamma_s D_i (the `lower_order_final` step of the authors' code and of k-diffusion's
+    `sample_dpmpp_2m`). Deterministic; `generator` is unused. NFE = steps (+1 with `denoise`).
     """
     x0_prev, h_prev = None, None
     for t, s in zip(ts[:-1], ts[1:]):
@@ -168,6 +170,9 @@ def sample_dpmpp_2m(eps_model: EpsModel, x: Tensor, ts: Tensor, schedule: Schedu
         # 1. predict x_0
         x0_hat = _x0_hat(x, eps_hat, t, schedule)
         # 2. step size in lambda and the (extrapolated) data prediction
+        if schedule.sigma(s) == 0:
+            x = schedule.gamma(s) * x0_hat  # first-order last step: h = inf
+            continue
         h = schedule.lam(s) - schedule.lam(t)
         if x0_prev is None:
             d = x0_hat

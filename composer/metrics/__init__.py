@@ -3,6 +3,7 @@ generated samples, or `metric(*, runner, **options)` when the metric runs the fl
 from composer.registry import Registry
 from composer.metrics.conditional import class_agreement
 from composer.metrics.digits_quality import digit_quality
+from composer.metrics.inception import inception
 from composer.metrics.mixture import mixture
 from composer.metrics.paired import paired
 from composer.metrics.translation import translation
@@ -13,6 +14,7 @@ METRICS = Registry("metric", {
     "translation": translation,
     "paired": paired,
     "class_agreement": class_agreement,
+    "inception": inception,
 }, supplied=("samples", "table", "runner"))
 
 __all__ = ["METRICS"]

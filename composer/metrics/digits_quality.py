@@ -7,7 +7,12 @@ project's digits classifier (`digits_classifier.py`).
 - `class_entropy`: entropy (nats) of the histogram of predicted classes (log 10 ≈ 2.303 is the
   most even spread);
 - `frechet_distance`: Fréchet distance (Heusel et al. 2017) between classifier features of the
-  samples and of the real digits test split, at the samples' resolution.
+  samples and of the real digits test split, at the samples' resolution;
+- `frechet_ratio`: the Fréchet distance of the samples to the real *train* split over that of the
+  held-out test split to the train split (`frechet_baseline`), on equally many rows
+  (`frechet.frechet_ratio`): ≈ 1 is as close as fresh real digits;
+- `class_share_0` … `class_share_9`, `class_share_min`, `class_share_max`: the histogram of
+  predicted classes (shares of the samples).
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from composer.data.digits import digits
 from composer.data.table import Table
 from composer.errors import ComposerError
 from composer.metrics.digits_classifier import digits_classifier
-from composer.metrics.frechet import frechet_distance
+from composer.metrics.frechet import frechet_distance, frechet_ratio
 
 
 def class_entropy(predicted: torch.Tensor, num_classes: int) -> float:
@@ -29,10 +34,10 @@ def class_entropy(predicted: torch.Tensor, num_classes: int) -> float:
     return float(-(shares * shares.log()).sum())
 
 
-def reference_digits(table: Table, size: int) -> Table:
-    """The real test split matching `table`'s split settings (defaults when it has none)."""
+def reference_digits(table: Table, size: int, split: str = "test") -> Table:
+    """The real `split` matching `table`'s split settings (defaults when it has none)."""
     return digits(
-        split="test",
+        split=split,
         size=size,
         test_fraction=table.info.get("test_fraction", 0.2),
         seed=table.info.get("seed", 0),
@@ -54,11 +59,19 @@ def digit_quality(
     predicted = probabilities.argmax(dim=1)
     shares = torch.bincount(predicted, minlength=num_classes).double() / len(predicted)
     reference = reference_digits(table, samples.shape[-1])
+    train = reference_digits(table, samples.shape[-1], "train")
+    features, reference_features = classifier.features(samples), classifier.features(reference.x)
+    ratio, baseline = frechet_ratio(features, reference_features, classifier.features(train.x))
     return {
         "class_coverage": int((shares >= min_share - 1e-12).sum()),
         "classes_total": num_classes,
         "confident_fraction": float((probabilities.max(dim=1).values >= confidence).double().mean()),
         "class_entropy": class_entropy(predicted, num_classes),
         "class_entropy_max": math.log(num_classes),
-        "frechet_distance": frechet_distance(classifier.features(samples), classifier.features(reference.x)),
+        "frechet_distance": frechet_distance(features, reference_features),
+        "frechet_ratio": ratio,
+        "frechet_baseline": baseline,
+        "class_share_min": float(shares.min()),
+        "class_share_max": float(shares.max()),
+        **{f"class_share_{c}": float(shares[c]) for c in range(num_classes)},
     }

@@ -1,6 +1,6 @@
 """Fréchet distance between Gaussians fitted to two feature sets (Heusel et al. 2017, "GANs
 trained by a two time-scale update rule converge to a local Nash equilibrium", eq. 6; the FID
-when the features are Inception's)."""
+when the features are Inception's), and its ratio to the real-vs-real baseline."""
 from __future__ import annotations
 
 import numpy as np
@@ -37,3 +37,20 @@ def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     trace_root = np.sqrt(np.clip(cross, 0.0, None)).sum()
     distance = ((mu_a - mu_b) ** 2).sum() + np.trace(sigma_a) + np.trace(sigma_b) - 2.0 * trace_root
     return float(max(distance, 0.0))
+
+
+def frechet_ratio(samples: torch.Tensor, held_out: torch.Tensor, train: torch.Tensor) -> tuple[float, float]:
+    """(ratio, baseline): d²(samples, train) / d²(held_out, train), and that baseline d².
+
+    The baseline is what real data the model never saw scores against the training data in the
+    same feature space, so ≈ 1 is "as close to the training data as fresh real data", while the
+    training data itself would score below 1. Both sets are cut to the same m = min(N, N_held_out)
+    rows first (a seeded random subset of the held-out rows, which may be ordered), since the
+    estimate of d² is biased upwards by about Tr Σ / m.
+    """
+    m = min(len(samples), len(held_out))
+    rows = torch.randperm(len(held_out), generator=torch.Generator().manual_seed(0))[:m]
+    baseline = frechet_distance(held_out[rows], train)
+    if baseline <= 0:
+        raise ComposerError(f"frechet_ratio: the real-vs-real baseline is {baseline}; expected > 0")
+    return frechet_distance(samples[:m], train) / baseline, baseline

@@ -4,6 +4,9 @@
 Zhu et al. 2017 §5.1.1): a classifier trained on real images of the *target* domain labels the
 translated images; the score is how often it recovers the label of the source image.
 `cycle_l1` is the cycle-consistency error ‖x − F(G(x))‖₁ averaged over pixels.
+`frechet_ratio_*` is the Fréchet distance of the translations to the real target domain's train
+split, in the target classifier's feature space, over that of the target's held-out test split
+(`frechet.frechet_ratio`; ≈ 1: as close as real target images the models never saw).
 `translation` is the `eval.metrics` entry: it runs a trained graph's flow on the held-out test
 split of both domains and reports both measures in both directions.
 """
@@ -47,7 +50,7 @@ def target_classifier(spec, item):
 
 
 def translation(*, runner, A: str, B: str, A_to_B: str, B_to_A: str, rec_A: str | None = None,
-                rec_B: str | None = None, n: int | None = None) -> dict[str, float]:
+                rec_B: str | None = None, n: int | None = None, frechet: bool = False) -> dict[str, float]:
     """Translate the held-out test split of both domains with the trained flow (EMA weights
     where kept) and score it.
 
@@ -55,18 +58,20 @@ def translation(*, runner, A: str, B: str, A_to_B: str, B_to_A: str, rec_A: str 
     them (computed from A, resp. B, alone); rec_A, rec_B the round trips. Reports `A_to_B` and
     `B_to_A`, the label preservation judged by the classifier of the target domain;
     `A_to_B_untranslated` and `B_to_A_untranslated`, the same classifiers on the untranslated
-    images (the score of doing nothing); and `cycle_l1_A`, `cycle_l1_B`, the round-trip errors.
+    images (the score of doing nothing); with `frechet: true`, `frechet_ratio_A_to_B` and
+    `frechet_ratio_B_to_A`, the translations against the real target domain; and `cycle_l1_A`,
+    `cycle_l1_B`, the round-trip errors.
     Label preservation needs a labelled digits source (`digits`, `digit_styles`); for other
     sources only the cycle errors are reported. `n` caps the test images per domain.
     """
     generator = torch.Generator().manual_seed(runner.spec.train.seed + 54321)
     results: dict[str, float] = {}
     for direction, source, target, out, rec in (("A_to_B", A, B, A_to_B, rec_A), ("B_to_A", B, A, B_to_A, rec_B)):
-        results.update(_direction(runner, direction, source, target, out, rec, n, generator))
+        results.update(_direction(runner, direction, source, target, out, rec, n, generator, frechet))
     return results
 
 
-def _direction(runner, direction, source, target, out, rec, n, generator) -> dict[str, float]:
+def _direction(runner, direction, source, target, out, rec, n, generator, frechet) -> dict[str, float]:
     from composer.generate import reference_table, run_flow
 
     spec, item = runner.spec, _data_input(runner, source, [out, rec])
@@ -74,14 +79,29 @@ def _direction(runner, direction, source, target, out, rec, n, generator) -> dic
     x = table.x[:n] if n else table.x
     values = run_flow(runner, len(x), [out] + ([rec] if rec else []), {source: x}, generator)
     results = {}
-    judge = target_classifier(spec, _data_input(runner, target, []))
+    target_item = _data_input(runner, target, [])
+    judge = target_classifier(spec, target_item)
     if judge is not None and table.y is not None:
         y = table.y[:len(x)]
         results[direction] = label_preservation(values[0], y, judge)
         results[f"{direction}_untranslated"] = label_preservation(x, y, judge)
+        if frechet:
+            results[f"frechet_ratio_{direction}"] = target_frechet_ratio(values[0], spec, target_item, judge)
     if rec:
         results[f"cycle_l1_{direction[0]}"] = cycle_l1(x, values[1])
     return results
+
+
+def target_frechet_ratio(translated: torch.Tensor, spec, target_item, judge) -> float:
+    """`frechet.frechet_ratio` of `translated` in `judge`'s features: the target input's train
+    table (its `split` as declared) is the reference, its held-out split the baseline."""
+    from composer.generate import reference_table
+    from composer.inputs import load_table
+    from composer.metrics.frechet import frechet_ratio
+
+    train, held_out = load_table(spec, target_item), reference_table(spec, target_item)
+    ratio, _ = frechet_ratio(judge.features(translated), judge.features(held_out.x), judge.features(train.x))
+    return ratio
 
 
 def _data_input(runner, name: str, outputs: list):

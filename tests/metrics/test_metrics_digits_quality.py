@@ -51,3 +51,33 @@ def test_class_entropy():
 def test_digits_metric_rejects_points():
     with pytest.raises(ComposerError, match=r"metric 'digits': expected square images \[N >= 2, C, H, H\], got \(5, 2\)"):
         digit_quality(torch.zeros(5, 2), digits(split="train"))
+
+
+# ---- Fréchet ratio to the real-vs-real baseline and the class histogram (issue 9) ----------
+
+def test_held_out_digits_score_a_frechet_ratio_near_one():
+    train, test = digits(split="train", size=16), digits(split="test", size=16)
+    g = torch.Generator().manual_seed(0)
+    result = digit_quality((test.x + 0.05 * torch.randn(test.x.shape, generator=g)).clamp(-1, 1), train)
+    assert result["frechet_ratio"] == pytest.approx(1.0, abs=0.25)
+    assert result["frechet_baseline"] > 0
+    exact = digit_quality(test.x, train)
+    assert exact["frechet_ratio"] == pytest.approx(1.0) and exact["frechet_baseline"] == result["frechet_baseline"]
+
+
+def test_noise_scores_a_frechet_ratio_far_above_one():
+    train = digits(split="train", size=16)
+    noise = torch.rand(360, 1, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    result = digit_quality(noise, train)
+    assert result["frechet_ratio"] > 50
+    assert result["class_share_max"] > 0.5
+
+
+def test_class_histogram_of_real_and_collapsed_digits():
+    test = digits(split="test", size=16)
+    real = digit_quality(test.x, test)
+    shares = [real[f"class_share_{c}"] for c in range(10)]
+    assert sum(shares) == pytest.approx(1.0) and real["class_share_min"] == min(shares)
+    assert 0.05 <= real["class_share_min"] and real["class_share_max"] <= 0.15
+    threes = digit_quality(test.x[test.y == 3], test)
+    assert threes["class_share_3"] > 0.9 and threes["class_share_max"] == threes["class_share_3"]

@@ -60,10 +60,49 @@ def test_reverse_kl_definition():
 
 def test_no_high_quality_sample():
     result = mixture(torch.full((10, 2), 50.0), grid(n=10))
-    assert result == {"modes": 0, "modes_total": 25, "hq_fraction": 0.0, "reverse_kl": pytest.approx(math.log(25))}
+    protocol = {k: result.pop(k) for k in ("modes", "modes_total", "hq_fraction", "reverse_kl")}
+    assert protocol == {"modes": 0, "modes_total": 25, "hq_fraction": 0.0, "reverse_kl": pytest.approx(math.log(25))}
+    assert sorted(result) == ["sliced_wasserstein", "sliced_wasserstein_sigma", "width_mean", "width_worst"]
 
 
 def test_mixture_needs_centres():
     table = Table(x=torch.zeros(3, 2), kind="points")
     with pytest.raises(ComposerError, match=r"metric 'mixture' needs a data source with info\['centers'\] and info\['std'\]"):
         mixture(torch.zeros(3, 2), table)
+
+
+# ---- mode widths and sliced Wasserstein (issue 9) ------------------------------------------
+
+@pytest.mark.parametrize("source", [ring, grid])
+def test_exact_mixture_samples_have_unit_width(source):
+    table = source(n=10)
+    result = mixture(source(n=PROTOCOL_SAMPLES, seed=1).x, table)
+    assert result["modes"] == result["modes_total"]
+    assert result["hq_fraction"] == pytest.approx(1 - math.exp(-4.5), abs=0.006)  # ≈ 98.9%
+    assert result["width_mean"] == pytest.approx(1.0, abs=0.03)
+    assert 0.85 < result["width_worst"] < 1.15
+
+
+def test_shrunk_mixture_has_width_below_one_and_scores_above_exact():
+    table = ring(n=10)  # std 0.01
+    result = mixture(ring(n=PROTOCOL_SAMPLES, seed=1, std=0.007).x, table)
+    assert result["width_mean"] == pytest.approx(0.7, abs=0.03) and result["width_worst"] < 0.75
+    assert result["hq_fraction"] > 0.999  # the protocol's fraction rewards the shrinking
+
+
+def test_collapsed_generator_has_one_width_and_a_large_wasserstein():
+    table = ring(n=10)
+    collapsed = torch.tensor([[1.0, 0.0]]) + 0.01 * torch.randn(PROTOCOL_SAMPLES, 2, generator=torch.Generator().manual_seed(0))
+    result = mixture(collapsed, table)
+    exact = mixture(ring(n=PROTOCOL_SAMPLES, seed=1).x, table)
+    assert result["modes"] == 1 and result["width_mean"] == pytest.approx(1.0, abs=0.05)
+    assert result["sliced_wasserstein"] > 5 * exact["sliced_wasserstein"]
+    assert result["sliced_wasserstein_sigma"] == pytest.approx(result["sliced_wasserstein"] / 0.01)
+
+
+def test_no_measurable_mode_gives_zero_widths():
+    result = mixture(torch.zeros(10, 2, dtype=torch.float64), ring(n=10))
+    assert result["modes"] == 0 and result["width_mean"] == 0.0 and result["width_worst"] == 0.0
+    few = mixture(torch.tensor([[1.0, 0.0]] * 4), ring(n=10))  # 4 < MIN_WIDTH_SAMPLES on its mode
+    assert few["modes"] == 1 and few["width_mean"] == 0.0
+    json.dumps(result, allow_nan=False)

@@ -1,0 +1,244 @@
+"""Sample quality of the shipped CPU graphs over seeds, beside the published numbers (issue 9).
+
+Trains each graph once per seed (`composer run FILE --out RUNS/NAME/seed_S train.seed=S`, one
+process at a time), reads the metrics its `eval` section declares from `eval.json`, and writes a
+Markdown table (mean ± standard error over seeds, then every seed's value) and PNG figures:
+
+- 2D mixtures (PacGAN/VEEGAN protocol, 2,500 samples, 3σ): modes, high-quality fraction, reverse
+  KL, mode width / σ (mean and worst) and the sliced Wasserstein distance to fresh data (in σ),
+  beside PacGAN's Table 1 and VEEGAN's rows; a scatter plot over the true modes (3σ circles);
+- digits: Fréchet ratio to the real-vs-real baseline, class shares, confident fraction; a grid;
+- CycleGAN: label preservation both ways beside the untranslated images, Fréchet ratio of the
+  translations to the real target domain; input | translation | reconstruction triptychs.
+
+    python bench/quality.py                                   # 2D graphs, 10 seeds
+    python bench/quality.py --graphs gan_ring --seeds 3
+    python bench/quality.py --graphs dcgan diffusion --seeds 1 --out bench/results/digits.md
+    python bench/quality.py --reuse ...                       # score runs already trained
+
+Train time is the wall time of the run and its CPU time (user + system, all threads), which
+does not grow with the load of a shared machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+MIXTURES = ("gan_ring", "gan_grid", "diffusion_2d")
+DIGITS = ("dcgan", "diffusion", "latent_diffusion")
+OVERRIDES = {"cyclegan": ["eval.metrics.translation.frechet=true"]}
+
+# PacGAN (Lin et al. 2018) Table 1 and VEEGAN (Srivastava et al. 2017) Table 1, as quoted there:
+# (modes, high-quality %, reverse KL); VEEGAN reports no reverse KL.
+PUBLISHED = {
+    "ring": [("GAN (PacGAN Table 1)", 6.3, 98.2, 0.45), ("PacGAN2", 7.9, 95.6, 0.07),
+             ("PacGAN4", 7.8, 95.9, 0.07), ("VEEGAN", 8.0, 52.9, None)],
+    "grid": [("GAN (PacGAN Table 1)", 17.3, 94.8, 0.70), ("PacGAN2", 23.8, 91.3, 0.13),
+             ("PacGAN4", 24.8, 93.6, 0.04), ("VEEGAN", 24.6, 40.0, None)],
+}
+COLUMNS = {  # eval.json key -> (column title, format, scale)
+    "mixture": [("mixture.modes", "modes", "{:.1f}", 1), ("mixture.hq_fraction", "high quality %", "{:.1f}", 100),
+                ("mixture.reverse_kl", "reverse KL", "{:.3f}", 1), ("mixture.width_mean", "width / σ", "{:.3f}", 1),
+                ("mixture.width_worst", "worst width / σ", "{:.3f}", 1),
+                ("mixture.sliced_wasserstein_sigma", "sliced W₂ / σ", "{:.2f}", 1)],
+    "digits": [("digits.class_coverage", "classes", "{:.1f}", 1),
+               ("digits.confident_fraction", "confident %", "{:.1f}", 100),
+               ("digits.frechet_ratio", "Fréchet ratio", "{:.2f}", 1),
+               ("digits.frechet_distance", "Fréchet (test)", "{:.2f}", 1),
+               ("digits.class_share_min", "min class %", "{:.1f}", 100),
+               ("digits.class_share_max", "max class %", "{:.1f}", 100)],
+    "translation": [("translation.A_to_B", "A→B kept %", "{:.1f}", 100),
+                    ("translation.A_to_B_untranslated", "A untranslated %", "{:.1f}", 100),
+                    ("translation.B_to_A", "B→A kept %", "{:.1f}", 100),
+                    ("translation.B_to_A_untranslated", "B untranslated %", "{:.1f}", 100),
+                    ("translation.frechet_ratio_A_to_B", "Fréchet ratio A→B", "{:.2f}", 1),
+                    ("translation.frechet_ratio_B_to_A", "Fréchet ratio B→A", "{:.2f}", 1)],
+}
+
+
+def kind(results: dict) -> str:
+    return next(k for k in COLUMNS if any(key.startswith(k + ".") for key in results))
+
+
+def train(name: str, seed: int, runs: Path, reuse: bool, extra: list[str]) -> dict:
+    """Train `graphs/NAME.yaml` with `train.seed=SEED` in a fresh process (or, with `reuse`, take
+    the run already there); its metrics, evaluated afresh from the last checkpoint, and times."""
+    out = runs / name / f"seed_{seed}"
+    times = out / "bench_times.json"
+    if not (reuse and (out / "eval.json").exists() and times.exists()):
+        times.parent.mkdir(parents=True, exist_ok=True)
+        times.write_text(json.dumps(run_training(name, seed, out, extra)))
+    return {**evaluate(out, [*OVERRIDES.get(name, []), *extra]), **json.loads(times.read_text())}
+
+
+def evaluate(run_dir: Path, overrides: list[str]) -> dict:
+    """The metrics the graph declares, on fresh samples from the run's last checkpoint."""
+    from composer import api
+
+    return api.evaluate(api.open_run(run_dir, ["train.threads=1", *overrides]))
+
+
+def run_training(name: str, seed: int, out: Path, extra: list[str]) -> dict:
+    """`composer run` in a fresh process; its wall time, CPU time and the load average at the end."""
+    command = [sys.executable, "-m", "composer", "run", str(ROOT / "graphs" / f"{name}.yaml"), "--out", str(out),
+               f"train.seed={seed}", *OVERRIDES.get(name, []), *extra]
+    before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.time()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"wall_s": time.time() - started,
+            "cpu_s": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
+            "load": os.getloadavg()[0]}
+
+
+def mean_se(values: list[float]) -> tuple[float, float]:
+    """Mean and standard error (sample std / √n; 0 for one value)."""
+    array = np.asarray(values, dtype=float)
+    return float(array.mean()), float(array.std(ddof=1) / math.sqrt(len(array))) if len(array) > 1 else 0.0
+
+
+def graph_rows(name: str, per_seed: list[dict]) -> list[str]:
+    """One mean ± SE row and one row listing every seed's value, in the columns of its kind."""
+    columns = COLUMNS[kind(per_seed[0])]
+    mean_cells, seed_cells = [], []
+    for key, _, fmt, scale in columns + [("cpu_s", "", "{:.0f}", 1 / 60), ("wall_s", "", "{:.0f}", 1 / 60)]:
+        values = [r[key] * scale for r in per_seed]
+        mean, se = mean_se(values)
+        mean_cells.append(f"{fmt.format(mean)} ± {fmt.format(se)}" if len(values) > 1 else fmt.format(mean))
+        seed_cells.append(", ".join(fmt.format(v) for v in values))
+    seeds = len(per_seed)
+    return [f"| `{name}.yaml` ({seeds} seed{'s' * (seeds > 1)}) | " + " | ".join(mean_cells) + " |",
+            f"| every seed | " + " | ".join(seed_cells) + " |"]
+
+
+def table(kind_name: str, rows: list[str], published: str | None) -> list[str]:
+    titles = [title for _, title, _, _ in COLUMNS[kind_name]] + ["CPU min", "wall min"]
+    lines = ["| graph | " + " | ".join(titles) + " |", "|---|" + "---:|" * len(titles), *rows]
+    for source in ([published] if published else []):
+        for label, modes, hq, kl in PUBLISHED[source]:
+            cells = [str(modes), str(hq), "—" if kl is None else f"{kl:.2f}"] + [""] * (len(titles) - 3)
+            lines.append(f"| {label}, {source} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def exact_reference(source: str) -> list[str]:
+    """The row of 2,500 exact samples: what an ideal generator scores (sampling noise included)."""
+    from composer.data.mixtures import grid, ring
+    from composer.metrics.mixture import PROTOCOL_SAMPLES, mixture
+
+    make = {"ring": ring, "grid": grid}[source]
+    per_seed = [{f"mixture.{k}": v for k, v in mixture(make(n=PROTOCOL_SAMPLES, seed=s).x, make(n=10)).items()}
+                | {"cpu_s": 0.0, "wall_s": 0.0} for s in range(1, 11)]
+    row = graph_rows(source, per_seed)[0]
+    return [row.replace(f"`{source}.yaml` (10 seeds)", f"exact {source} samples (10 draws)")]
+
+
+def figure(name: str, run_dir: Path, out: Path) -> Path:
+    """A scatter over the true modes (2D), a digit grid, or translation triptychs (the graph's
+    `sample.output`), from the trained run's EMA weights."""
+    from composer import api
+
+    run = api.open_run(run_dir, ["train.threads=1"])
+    samples = api.sample(run, 2500 if name in MIXTURES else None)
+    path = out / f"{name}_seed{run.spec.train.seed}.png"
+    if name in MIXTURES:
+        return scatter(samples, run, path)
+    return api.write_samples(run, samples, path)
+
+
+def scatter(samples: torch.Tensor, run, path: Path) -> Path:
+    """Left: the samples over the true modes (3σ circles). Right: every sample's offset from its
+    nearest mode in σ units, with the 1σ and 3σ circles of the true modes: a shrunk or widened
+    mode shows at a glance, which the left view cannot at σ = 0.01."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from composer.evaluate import _reference
+
+    info = _reference(run).info
+    centers, std = np.asarray(info["centers"]), float(info["std"])
+    x = samples.detach().cpu().double().numpy()
+    nearest = np.linalg.norm(x[:, None, :] - centers[None], axis=2).argmin(axis=1)
+    offsets = (x - centers[nearest]) / std
+    figure, (left, right) = plt.subplots(1, 2, figsize=(8, 4), dpi=100)
+    left.scatter(x[:, 0], x[:, 1], s=1, alpha=0.4, color="tab:blue")
+    for c in centers:
+        left.add_patch(plt.Circle(c, 3 * std, fill=False, color="tab:red", lw=0.8))
+    half = np.abs(centers).max() * 1.25 + 3 * std
+    left.set(xlim=(-half, half), ylim=(-half, half), aspect="equal", title=f"{run.spec.name}: 2,500 samples")
+    right.scatter(offsets[:, 0], offsets[:, 1], s=1, alpha=0.3, color="tab:blue")
+    for radius in (1, 3):
+        right.add_patch(plt.Circle((0, 0), radius, fill=False, color="tab:red", lw=0.8))
+    right.set(xlim=(-5, 5), ylim=(-5, 5), aspect="equal", title="offset from nearest mode / σ (1σ, 3σ)")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--graphs", nargs="+", default=list(MIXTURES))
+    parser.add_argument("--seeds", type=int, default=10, help="train seeds 0..N-1")
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--runs", default=str(ROOT / "runs" / "quality"))
+    parser.add_argument("--figures", default=str(RESULTS))
+    parser.add_argument("--out", default=str(RESULTS / "quality.md"))
+    parser.add_argument("--reuse", action="store_true", help="score runs already trained instead of retraining")
+    parser.add_argument("overrides", nargs="*", help="k=v overrides for every graph")
+    args = parser.parse_args(argv)
+    runs, figures = Path(args.runs), Path(args.figures)
+    figures.mkdir(parents=True, exist_ok=True)
+    by_kind: dict[str, list[str]] = {}
+    for name in args.graphs:
+        per_seed = []
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            per_seed.append(train(name, seed, runs, args.reuse, args.overrides))
+            print(name, seed, {k: round(v, 4) for k, v in per_seed[-1].items()}, flush=True)
+        figure(name, runs / name / f"seed_{args.first_seed}", figures)
+        by_kind.setdefault(kind(per_seed[0]), []).extend(graph_rows(name, per_seed))
+    text = report(by_kind, args)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text + "\n")
+    print(text)
+    return 0
+
+
+def report(by_kind: dict[str, list[str]], args) -> str:
+    lines = ["# Sample quality of the shipped graphs (bench/quality.py)", "",
+             f"Seeds {args.first_seed}..{args.first_seed + args.seeds - 1}; mean ± standard error, then every "
+             "seed's value. CPU min: user + system time of the training process (all threads); wall min "
+             f"on the shared {os.cpu_count()}-core machine. Command: `python bench/quality.py "
+             f"{' '.join(sys.argv[1:])}`", ""]
+    for kind_name, rows in by_kind.items():
+        if kind_name == "mixture":
+            for source in ("ring", "grid"):
+                mine = [r for i, r in enumerate(rows) if _source_of(rows, i) == source]
+                if mine:
+                    lines += [f"## 2D {source} (2,500 samples, 3σ)", "",
+                              *table("mixture", mine + exact_reference(source), source), ""]
+        else:
+            lines += [f"## {kind_name}", "", *table(kind_name, rows, None), ""]
+    return "\n".join(lines)
+
+
+def _source_of(rows: list[str], index: int) -> str:
+    """ring for gan_ring rows, grid for the grid graphs (a row and its 'every seed' line)."""
+    head = rows[index - (index % 2)]
+    return "ring" if "ring" in head else "grid"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
