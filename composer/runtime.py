@@ -44,24 +44,7 @@ class Runner:
         self._load_fixed_weights(raw)
         self.raw = raw
         self.ema = {m: copy.deepcopy(raw[m]).requires_grad_(False) for m in spec.train.ema}
-        self.optimizers, self.schedulers = {}, {}
-        for opt in spec.optimizers:
-            params = [p for m in opt.params for p in raw[m].parameters()]
-            self.optimizers[opt.name] = make_optimizer(spec, opt, params)
-        # Only the modules go through Accelerate (device placement, DDP): its optimizer wrapper
-        # serves gradient accumulation, its own fp16 scaler and XLA, none of which composer uses,
-        # and costs ~0.3 ms per step (bench/overhead.py); the plain optimizers see the same
-        # parameters, moved in place.
-        prepared = self.accelerator.prepare(*raw.values())
-        prepared = prepared if isinstance(prepared, (list, tuple)) else (prepared,)
-        self.modules = dict(zip(raw, prepared))
-        for opt in spec.optimizers:
-            self.schedulers[opt.name] = make_lr_schedule(spec, opt, self.optimizers[opt.name], spec.train.steps)
-        for name, module in raw.items():
-            if name not in self.graph.owner:
-                module.requires_grad_(False)
-                if self.graph.param_counts[name]:   # fixed weights (`weights:`): fixed statistics
-                    module.eval()                   # too, no batch norm updates, no dropout
+        self._prepare(raw)
         self.generator = torch.Generator().manual_seed(spec.train.seed * 1000 + 17 + rank)
         self.streams = {i.name: BatchStream(load_table(spec, i), spec.batch_of(i.name),
                                             spec.train.seed * 1000 + 31 * (k + 1) + rank)
@@ -73,6 +56,26 @@ class Runner:
         self.ctx = Context(self.modules, self.generator, self.device, self._draw, spec.batch_of, self.state)
         self.precision = Precision(precision, self.accelerator, [p.name for p in plan.phases])
         fast.apply(self)   # streams on the device; opt-in channels-last and torch.compile
+
+    def _prepare(self, raw: dict) -> None:
+        """Optimizers, modules on the device (DDP-wrapped under several processes), LR schedules;
+        modules no optimizer trains are frozen. Only the modules go through Accelerate: its
+        optimizer wrapper serves gradient accumulation, its own fp16 scaler and XLA, none of which
+        composer uses, and cost ~0.3 ms per step (docs/benchmarks.md); the plain optimizers see
+        the same parameters, moved in place."""
+        spec = self.spec
+        self.optimizers = {opt.name: make_optimizer(spec, opt, [p for m in opt.params for p in raw[m].parameters()])
+                           for opt in spec.optimizers}
+        prepared = self.accelerator.prepare(*raw.values())
+        prepared = prepared if isinstance(prepared, (list, tuple)) else (prepared,)
+        self.modules = dict(zip(raw, prepared))
+        self.schedulers = {opt.name: make_lr_schedule(spec, opt, self.optimizers[opt.name], spec.train.steps)
+                           for opt in spec.optimizers}
+        for name, module in raw.items():
+            if name not in self.graph.owner:
+                module.requires_grad_(False)
+                if self.graph.param_counts[name]:   # fixed weights (`weights:`): fixed statistics
+                    module.eval()                   # too, no batch norm updates, no dropout
 
     @property
     def device(self) -> torch.device:

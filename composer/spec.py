@@ -5,7 +5,6 @@ so later stages (graph build, shape checks, plan) can point back at the YAML.
 """
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,9 +12,9 @@ from pathlib import Path
 from .errors import Loc, SpecError, did_you_mean
 from .flowexpr import FlowSyntaxError
 from .flowexpr import parse as parse_call
-from .trackers import name_problem as tracker_name_problem
 from .extends import load_graph
 from .references import escape_literals, resolve
+from .spec_values import check_range, check_train, finite, same_kind
 from .yamlio import Locs, apply_overrides
 
 SECTIONS = ("name", "plugins", "inputs", "modules", "flow", "objectives", "optimizers", "phases",
@@ -24,23 +23,6 @@ OBJECTIVE_KEYS = ("recipe", "weight", "every", "terms")   # keys every objective
 TERM_KEYS = ("weight", "every")                           # keys of one term under `terms:`
 PHASE_KEYS = ("terms", "optimizers", "redraw")
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
-PRECISIONS = ("no", "bf16", "fp16", "fp8")
-RANGES = {   # key path -> (bound, strict, what is expected)
-    ("train", "steps"): (1, False, "a positive number of steps"),
-    ("train", "batch"): (1, False, "a positive batch size"),
-    ("train", "seed"): (0, False, "a seed >= 0"),
-    ("train", "log_every"): (0, False, "0 (never) or a positive number of steps"),
-    ("train", "sample_every"): (0, False, "0 (never) or a positive number of steps"),
-    ("train", "checkpoint_every"): (0, False, "0 (only at the end) or a positive number of steps"),
-    ("train", "keep_checkpoints"): (1, False, "at least 1 checkpoint kept"),
-    ("train", "grad_clip"): (0, True, "a positive gradient norm (or null for none)"),
-    ("train", "threads"): (1, False, "a positive number of threads (or null for torch's default)"),
-    ("sample", "n"): (1, False, "a positive number of samples"),
-    ("sample", "nrow"): (1, False, "a positive number of images per row"),
-    ("eval", "n"): (1, False, "a positive number of samples"),
-}
-
-
 @dataclass(frozen=True)
 class InputSpec:
     """A tensor drawn fresh every step: a batch from a data `source`, or `noise`."""
@@ -323,7 +305,7 @@ class _Parser:
             if "type" not in value:
                 raise self.fail("a weight schedule needs 'type' (e.g. linear)", path)
             return
-        if not _finite(value):
+        if not finite(value):
             raise self.fail(f"expected a number or a weight schedule mapping, got {value!r}", path)
 
     def positive_int(self, path, value) -> int:
@@ -383,7 +365,7 @@ class _Parser:
         kind, lr = body.pop("type", "adam"), body.pop("lr", 1e-3)
         if not isinstance(kind, str):
             raise self.fail(f"expected an optimizer type name, got {kind!r}", path + ("type",))
-        if not _finite(lr) or not 0 < lr:
+        if not finite(lr) or not 0 < lr:
             raise self.fail(f"lr must be a positive finite number, got {lr!r}", path + ("lr",))
         sched = self.mapping(path + ("lr_schedule",), body.pop("lr_schedule", None), "lr schedule")
         return OptimizerSpec(name, tuple(str(p) for p in params), kind, float(lr), body, dict(sched), self.loc(path))
@@ -411,69 +393,9 @@ class _Parser:
         defaults = cls()
         for key, value in body.items():
             expected = getattr(defaults, key)
-            if expected is not None and not _same_kind(expected, value):
+            if expected is not None and not same_kind(expected, value):
                 raise self.fail(f"expected {type(expected).__name__}, got {value!r}", path + (key,))
-            self.in_range(path + (key,), value)
+            check_range(self, path + (key,), value)
         if section == "train":
-            self.train_extras(path, body)
+            check_train(self, path, body)
         return cls(**body, loc=self.loc(path))
-
-    def train_extras(self, path: tuple, body: dict) -> None:
-        if body.get("precision", "no") not in PRECISIONS:
-            raise self.fail(f"unknown precision '{body['precision']}'{did_you_mean(str(body['precision']), PRECISIONS)}",
-                            path + ("precision",))
-        self.compile_option(path + ("compile",), body.get("compile"))
-        for module, decay in (body.get("ema") or {}).items():
-            if not isinstance(decay, (int, float)) or isinstance(decay, bool) or not 0 <= decay < 1:
-                raise self.fail(f"an EMA decay is a number in [0, 1), got {decay!r}", path + ("ema", module))
-        for k, name in enumerate(body.get("log_with") or []):
-            problem = tracker_name_problem(name, body["log_with"][:k])
-            if problem:
-                raise self.fail(problem, path + ("log_with", k))
-
-    def compile_option(self, path: tuple, value) -> None:
-        """`train.compile`: null/false (off), true, or torch.compile keyword arguments."""
-        from .fast import COMPILE_KEYS, COMPILE_MODES
-
-        if value is None or isinstance(value, bool):
-            return
-        body = self.mapping(path, value, "true, false or torch.compile options such as mode")
-        self.keys(path, body, COMPILE_KEYS)
-        if body.get("mode", "default") not in COMPILE_MODES:
-            mode = str(body["mode"])
-            raise self.fail(f"unknown compile mode '{mode}'{did_you_mean(mode, COMPILE_MODES)}", path + ("mode",))
-        for key, allowed in (("dynamic", (bool, type(None))), ("fullgraph", bool), ("backend", str)):
-            if key in body and not isinstance(body[key], allowed):
-                raise self.fail(f"expected {'a backend name' if key == 'backend' else 'true or false'}, "
-                                f"got {body[key]!r}", path + (key,))
-
-    def in_range(self, path: tuple, value) -> None:
-        """Numbers must be finite and within the key's range (RANGES)."""
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and not _finite(value):
-            raise self.fail(f"expected a finite number, got {value!r}", path)
-        rule = RANGES.get(path)
-        if rule is None or value is None:
-            return
-        low, strict, what = rule
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or (value <= low if strict else value < low):
-            raise self.fail(f"expected {what}, got {value!r}", path)
-
-
-def _finite(value) -> bool:
-    """A number that converts to a finite float (not a bool, not 10**400, not nan)."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(float(value))
-    except OverflowError:
-        return False
-
-
-def _same_kind(default, value) -> bool:
-    if isinstance(default, bool):
-        return isinstance(value, bool)
-    if isinstance(default, int):
-        return isinstance(value, int) and not isinstance(value, bool)
-    if isinstance(default, float):
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, type(default))
