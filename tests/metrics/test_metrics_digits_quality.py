@@ -81,3 +81,10 @@ def test_class_histogram_of_real_and_collapsed_digits():
     assert 0.05 <= real["class_share_min"] and real["class_share_max"] <= 0.15
     threes = digit_quality(test.x[test.y == 3], test)
     assert threes["class_share_3"] > 0.9 and threes["class_share_max"] == threes["class_share_3"]
+
+
+def test_one_predicted_class_has_entropy_zero_not_minus_zero():
+    from composer.metrics.digits_quality import class_entropy
+
+    assert repr(class_entropy(torch.tensor([3, 3, 3]), 10)) == "0.0"
+    assert abs(class_entropy(torch.arange(10), 10) - math.log(10)) < 1e-12
