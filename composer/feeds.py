@@ -12,7 +12,6 @@ loader is rebuilt at the restored position after `load_state_dict`.
 """
 from __future__ import annotations
 
-import copy
 import itertools
 import weakref
 from dataclasses import dataclass
@@ -120,9 +119,10 @@ class BatchStream:
 
 
 class Cursor:
-    """A copy of a stream's (epoch, position, order, generator), advanced apart from it."""
+    """A copy of a stream's (or another cursor's) epoch, position, order and generator, advanced
+    apart from it."""
 
-    def __init__(self, stream: BatchStream):
+    def __init__(self, stream):
         self.epoch, self.position = stream.epoch, stream.position
         self.order, self.generator = stream.order.clone(), _clone(stream.generator)
 
@@ -142,8 +142,7 @@ class Replay:
         self.n, self.batch, self.start = n, batch, None
 
     def __iter__(self):
-        cursor = copy.copy(self.start)
-        cursor.order, cursor.generator = cursor.order.clone(), _clone(cursor.generator)
+        cursor = Cursor(self.start)
         return (draw(cursor, self.n, self.batch).tolist() for _ in itertools.count())
 
 

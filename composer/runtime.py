@@ -222,8 +222,6 @@ def _accelerator(cpu: bool, precision: str) -> Accelerator:
     runs (API users, notebooks), so reset it there. Under torchrun every run shares it."""
     from accelerate.state import AcceleratorState, PartialState
 
-    if precision not in ("no", "bf16", "fp16", "fp8"):
-        raise ComposerError(f"train.precision: '{precision}' is not one of no, bf16, fp16, fp8")
     if AcceleratorState._shared_state and PartialState().num_processes == 1:
         if AcceleratorState().mixed_precision != precision:
             AcceleratorState._reset_state(reset_partial_state=True)

@@ -14,6 +14,19 @@ torch.set_num_threads(1)
 os.environ.setdefault("COMPOSER_CACHE", str(ROOT / ".pytest_cache" / "composer"))
 
 
+def interrupt_at(monkeypatch, runner, step: int) -> None:
+    """Make `runner.step` raise KeyboardInterrupt once `step` steps are done (as Ctrl-C would
+    between steps)."""
+    real_step = runner.step
+
+    def step_or_stop(feed=None):
+        if runner.step_count == step:
+            raise KeyboardInterrupt
+        return real_step(feed)
+
+    monkeypatch.setattr(runner, "step", step_or_stop)
+
+
 @pytest.fixture
 def graphs_dir() -> Path:
     return GRAPHS

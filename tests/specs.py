@@ -1,6 +1,10 @@
 """Small graph specs built in Python, shared by the tests."""
 import copy
 
+TINY_RUN = ["train.steps=2", "train.batch=8", "train.log_every=1", "train.sample_every=1",
+            "train.checkpoint_every=1", "sample.n=16", "eval.n=64"]
+"""Overrides for a two-step smoke run that logs, samples and checkpoints at every step."""
+
 
 def small_dcgan(**train):
     data = {

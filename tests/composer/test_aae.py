@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from composer import api
 from composer.plan_view import format_table
 from conftest import GRAPHS
+from specs import TINY_RUN
 
 AAE = GRAPHS / "aae.yaml"
 STEPS = 3
@@ -85,15 +86,13 @@ def test_every_phase_steps_the_gradients_it_should():
         seen.append((runner.ctx.phase, with_grad))
 
     for optimizer in runner.optimizers.values():
-        getattr(optimizer, "optimizer", optimizer).register_step_pre_hook(record)
+        optimizer.register_step_pre_hook(record)
     runner.step()
     assert seen == [("recon", {"E", "dec"}), ("D", {"D"}), ("G", {"E"})]
 
 
 def test_aae_graph_trains_a_few_steps(tmp_path):
-    tiny = ["train.steps=2", "train.batch=8", "train.log_every=1", "train.sample_every=1",
-            "train.checkpoint_every=1", "sample.n=16", "eval.n=64"]
-    results = api.train(AAE, tmp_path, tiny, quiet=True)
+    results = api.train(AAE, tmp_path, TINY_RUN, quiet=True)
     assert results["step"] == 2 and results["digits.classes_total"] == 10
     assert json.loads((tmp_path / "eval.json").read_text()) == results
     assert (tmp_path / "samples" / "step_000001.png").exists()

@@ -11,7 +11,7 @@ from composer import api, checkpoint
 from composer.cli import main
 from composer.runtime import NonFiniteLoss
 from composer.train import Trainer
-from conftest import GRAPHS
+from conftest import GRAPHS, interrupt_at
 from specs import small_2d_gan
 
 
@@ -103,14 +103,7 @@ def test_resume_is_bit_exact(tmp_path):
 
 def test_interrupt_saves_a_checkpoint(tmp_path, monkeypatch):
     runner = api.runner(api.from_dict(small_2d_gan(), ["train.steps=10"]), cpu=True)
-    real_step = runner.step
-
-    def step(feed=None):
-        if runner.step_count == 3:
-            raise KeyboardInterrupt
-        return real_step(feed)
-
-    monkeypatch.setattr(runner, "step", step)
+    interrupt_at(monkeypatch, runner, 3)
     with pytest.raises(KeyboardInterrupt):
         Trainer(runner, tmp_path / "run", quiet=True).run()
     assert checkpoint.latest(tmp_path / "run").name == "step_000003"

@@ -11,6 +11,7 @@ from composer import api, checkpoint
 from composer.cli import main
 from composer.errors import ComposerError
 from composer.train import Trainer
+from conftest import interrupt_at
 from specs import small_2d_gan
 
 RUN = ["train.steps=4", "train.checkpoint_every=1", "train.keep_checkpoints=2", "train.log_every=1"]
@@ -126,14 +127,7 @@ def test_resume_refuses_a_changed_spec_unless_accepted(tmp_path):
 
 def test_metrics_have_no_duplicate_steps_after_an_interrupted_run_resumes(tmp_path, monkeypatch):
     runner = api.runner(api.from_dict(small_2d_gan(), RUN + ["train.checkpoint_every=2"]), cpu=True)
-    real_step = runner.step
-
-    def step(feed=None):
-        if runner.step_count == 3:
-            raise KeyboardInterrupt
-        return real_step(feed)
-
-    monkeypatch.setattr(runner, "step", step)
+    interrupt_at(monkeypatch, runner, 3)
     with pytest.raises(KeyboardInterrupt):
         Trainer(runner, tmp_path / "run", quiet=True).run()
     shutil.rmtree(tmp_path / "run" / "checkpoints" / "step_000003")    # as if killed: resume from step 2

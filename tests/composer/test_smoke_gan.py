@@ -8,8 +8,7 @@ from PIL import Image
 from composer import api
 from conftest import GRAPHS
 
-TINY = ["train.steps=2", "train.batch=8", "train.log_every=1", "train.sample_every=1",
-        "train.checkpoint_every=1", "sample.n=16", "eval.n=64"]
+from specs import TINY_RUN as TINY
 
 
 @pytest.mark.parametrize("name", ["dcgan", "gan_ring", "gan_grid"])

@@ -10,6 +10,7 @@ import torch
 from composer import api
 from composer.generate import generate
 from conftest import GRAPHS
+from specs import TINY_RUN
 
 VAE = GRAPHS / "vae.yaml"
 STEPS = 3
@@ -96,9 +97,7 @@ def test_generation_decodes_prior_samples():
 
 
 def test_vae_graph_trains_a_few_steps(tmp_path):
-    tiny = ["train.steps=2", "train.batch=8", "train.log_every=1", "train.sample_every=1",
-            "train.checkpoint_every=1", "sample.n=16", "eval.n=64"]
-    results = api.train(VAE, tmp_path, tiny, quiet=True)
+    results = api.train(VAE, tmp_path, TINY_RUN, quiet=True)
     assert results["step"] == 2 and results["digits.classes_total"] == 10
     assert json.loads((tmp_path / "eval.json").read_text()) == results
     assert (tmp_path / "samples" / "step_000001.png").exists()
