@@ -14,6 +14,7 @@ Markdown table (mean ± standard error over seeds, then every seed's value) and 
     python bench/quality.py                                   # 2D graphs, 10 seeds
     python bench/quality.py --graphs gan_ring --seeds 3
     python bench/quality.py --graphs dcgan diffusion --seeds 1 --out bench/results/digits.md
+    python bench/quality.py --graphs gan_ring:10 dcgan:3                # seeds per graph
     python bench/quality.py --reuse ...                       # score runs already trained
 
 Train time is the wall time of the run and its CPU time (user + system, all threads), which
@@ -74,20 +75,42 @@ def kind(results: dict) -> str:
 
 def train(name: str, seed: int, runs: Path, reuse: bool, extra: list[str]) -> dict:
     """Train `graphs/NAME.yaml` with `train.seed=SEED` in a fresh process (or, with `reuse`, take
-    the run already there); its metrics, evaluated afresh from the last checkpoint, and times."""
+    the run already there); its metrics, evaluated afresh from the last checkpoint with the graph
+    file's current `sample` and `eval` sections, and its times."""
     out = runs / name / f"seed_{seed}"
     times = out / "bench_times.json"
-    if not (reuse and (out / "eval.json").exists() and times.exists()):
+    if not (reuse and times.exists()):
         times.parent.mkdir(parents=True, exist_ok=True)
         times.write_text(json.dumps(run_training(name, seed, out, extra)))
-    return {**evaluate(out, [*OVERRIDES.get(name, []), *extra]), **json.loads(times.read_text())}
+    return {**evaluate(open_as_shipped(name, seed, out, extra)), **json.loads(times.read_text())}
 
 
-def evaluate(run_dir: Path, overrides: list[str]) -> dict:
-    """The metrics the graph declares, on fresh samples from the run's last checkpoint."""
+def open_as_shipped(name: str, seed: int, run_dir: Path, extra: list[str]):
+    """A Runner built from `graphs/NAME.yaml` as it is now, with the weights of `run_dir`'s last
+    checkpoint. A run trained with other training keys is refused: only `sample`, `eval` and the
+    keys that do not change training (`train.UNTRAINED`) may differ, so a reused run scores the
+    graph file as shipped."""
+    import yaml
+
+    from composer import api, checkpoint
+    from composer.train import spec_changes
+
+    spec = api.load(ROOT / "graphs" / f"{name}.yaml",
+                    [f"train.seed={seed}", *OVERRIDES.get(name, []), *extra, "train.threads=1"])
+    changes = spec_changes(yaml.safe_load((run_dir / "spec.yaml").read_text()) or {}, spec.data)
+    if changes:
+        raise SystemExit(f"{run_dir} was trained with another graph file ({'; '.join(changes)}): "
+                         "train it again (without --reuse)")
+    run = api.runner(spec)
+    checkpoint.load_latest(run, run_dir, resume=False)
+    return run
+
+
+def evaluate(run) -> dict:
+    """The metrics the graph declares, on fresh samples from the run's (EMA) weights."""
     from composer import api
 
-    return api.evaluate(api.open_run(run_dir, ["train.threads=1", *overrides]))
+    return api.evaluate(run)
 
 
 def run_training(name: str, seed: int, out: Path, extra: list[str]) -> dict:
@@ -144,12 +167,11 @@ def exact_reference(source: str) -> list[str]:
     return [row.replace(f"`{source}.yaml` (10 seeds)", f"exact {source} samples (10 draws)")]
 
 
-def figure(name: str, run_dir: Path, out: Path) -> Path:
+def figure(name: str, run, out: Path) -> Path:
     """A scatter over the true modes (2D), a digit grid, or translation triptychs (the graph's
     `sample.output`), from the trained run's EMA weights."""
     from composer import api
 
-    run = api.open_run(run_dir, ["train.threads=1"])
     samples = api.sample(run, 2500 if name in MIXTURES else None)
     path = out / f"{name}_seed{run.spec.train.seed}.png"
     if name in MIXTURES:
@@ -190,8 +212,9 @@ def scatter(samples: torch.Tensor, run, path: Path) -> Path:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--graphs", nargs="+", default=list(MIXTURES))
-    parser.add_argument("--seeds", type=int, default=10, help="train seeds 0..N-1")
+    parser.add_argument("--graphs", nargs="+", default=list(MIXTURES),
+                        help="graph names, each optionally NAME:SEEDS (its own number of seeds)")
+    parser.add_argument("--seeds", type=int, default=10, help="train seeds 0..N-1 (graphs without :SEEDS)")
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--runs", default=str(ROOT / "runs" / "quality"))
     parser.add_argument("--figures", default=str(RESULTS))
@@ -202,12 +225,13 @@ def main(argv=None) -> int:
     runs, figures = Path(args.runs), Path(args.figures)
     figures.mkdir(parents=True, exist_ok=True)
     by_kind: dict[str, list[str]] = {}
-    for name in args.graphs:
+    for name, seeds in map(lambda g: graph_and_seeds(g, args.seeds), args.graphs):
         per_seed = []
-        for seed in range(args.first_seed, args.first_seed + args.seeds):
+        for seed in range(args.first_seed, args.first_seed + seeds):
             per_seed.append(train(name, seed, runs, args.reuse, args.overrides))
             print(name, seed, {k: round(v, 4) for k, v in per_seed[-1].items()}, flush=True)
-        figure(name, runs / name / f"seed_{args.first_seed}", figures)
+        first = runs / name / f"seed_{args.first_seed}"
+        figure(name, open_as_shipped(name, args.first_seed, first, args.overrides), figures)
         by_kind.setdefault(kind(per_seed[0]), []).extend(graph_rows(name, per_seed))
     text = report(by_kind, args)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -216,9 +240,19 @@ def main(argv=None) -> int:
     return 0
 
 
+def graph_and_seeds(text: str, default: int) -> tuple[str, int]:
+    """`gan_ring:10` -> ("gan_ring", 10); `gan_ring` -> ("gan_ring", default)."""
+    name, _, seeds = text.partition(":")
+    if not (ROOT / "graphs" / f"{name}.yaml").is_file():
+        raise SystemExit(f"--graphs: no graphs/{name}.yaml")
+    if seeds and not (seeds.isdigit() and int(seeds) > 0):
+        raise SystemExit(f"--graphs {text}: expected NAME or NAME:SEEDS with SEEDS a positive integer")
+    return name, int(seeds) if seeds else default
+
+
 def report(by_kind: dict[str, list[str]], args) -> str:
     lines = ["# Sample quality of the shipped graphs (bench/quality.py)", "",
-             f"Seeds {args.first_seed}..{args.first_seed + args.seeds - 1}; mean ± standard error, then every "
+             f"Seeds from {args.first_seed} (each graph's count in its row); mean ± standard error, then every "
              "seed's value. CPU min: user + system time of the training process (all threads); wall min "
              f"on the shared {os.cpu_count()}-core machine. Command: `python bench/quality.py "
              f"{' '.join(sys.argv[1:])}`", ""]

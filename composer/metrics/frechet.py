@@ -44,13 +44,16 @@ def frechet_ratio(samples: torch.Tensor, held_out: torch.Tensor, train: torch.Te
 
     The baseline is what real data the model never saw scores against the training data in the
     same feature space, so ≈ 1 is "as close to the training data as fresh real data", while the
-    training data itself would score below 1. Both sets are cut to the same m = min(N, N_held_out)
-    rows first (a seeded random subset of the held-out rows, which may be ordered), since the
-    estimate of d² is biased upwards by about Tr Σ / m.
+    training data itself would score below 1. The estimate of d² is biased upwards by about
+    Tr Σ / m on m rows, so both sides use m = min(N, N_held_out) rows: a seeded random subset of
+    the held-out rows (which may be ordered), and for the samples the mean of d² over their
+    ⌊N / m⌋ disjoint m-row blocks — the same expectation as one block, with less variance (a
+    single 360-row block of diffusion digits varied by ±40% between sampler settings).
     """
     m = min(len(samples), len(held_out))
     rows = torch.randperm(len(held_out), generator=torch.Generator().manual_seed(0))[:m]
     baseline = frechet_distance(held_out[rows], train)
     if baseline <= 0:
         raise ComposerError(f"frechet_ratio: the real-vs-real baseline is {baseline}; expected > 0")
-    return frechet_distance(samples[:m], train) / baseline, baseline
+    blocks = [frechet_distance(samples[i:i + m], train) for i in range(0, len(samples) - m + 1, m)]
+    return sum(blocks) / len(blocks) / baseline, baseline

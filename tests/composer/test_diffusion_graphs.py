@@ -123,3 +123,10 @@ def test_logsnr_time_is_uniform_in_lambda_between_t_eps_and_one():
     torch.testing.assert_close(lam, vp.lam(1.0) + u * (vp.lam(1e-3) - vp.lam(1.0)))
     with pytest.raises(SpecError, match=r"objectives.dsm: unknown time 'logsrn' \(did you mean 'logsnr'\?\)"):
         api.plan(GRAPHS / "diffusion_2d.yaml", ["objectives.dsm.time=logsrn"])
+
+
+def test_eta_with_a_sampler_that_has_none_is_a_located_error(runs, capsys):
+    assert main(["validate", str(GRAPHS / "diffusion.yaml"), "sample.sampler=heun", "sample.eta=1.0"]) == 2
+    assert "sample.eta: sampler 'heun' takes no eta (ddim does; ddpm is ddim with eta = 1)" in capsys.readouterr().err
+    with pytest.raises(ComposerError, match=r"sample.eta: sampler 'euler' takes no eta"):
+        generate(runs["diffusion"][2], 2, sampler="euler", eta=0.5, steps=2)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from composer.errors import ComposerError
-from composer.metrics.frechet import frechet_distance, psd_sqrt
+from composer.metrics.frechet import frechet_distance, frechet_ratio, psd_sqrt
 
 
 def _features(n=2_000, d=8, seed=0):
@@ -46,3 +46,15 @@ def test_psd_sqrt_squares_back():
 def test_needs_two_samples():
     with pytest.raises(ComposerError, match=r"frechet_distance: needs features \[N >= 2, D\], got \(1, 3\)"):
         frechet_distance(torch.zeros(1, 3), torch.zeros(5, 3))
+
+
+def test_ratio_averages_the_samples_over_disjoint_blocks_of_the_held_out_size():
+    g = torch.Generator().manual_seed(0)
+    train, held_out = torch.randn(400, 3, generator=g), torch.randn(50, 3, generator=g)
+    samples = torch.randn(130, 3, generator=g) + 0.5          # two whole 50-row blocks; 30 rows left out
+    ratio, baseline = frechet_ratio(samples, held_out, train)
+    rows = torch.randperm(50, generator=torch.Generator().manual_seed(0))
+    assert baseline == pytest.approx(frechet_distance(held_out[rows], train))
+    blocks = [frechet_distance(samples[:50], train), frechet_distance(samples[50:100], train)]
+    assert ratio == pytest.approx(sum(blocks) / 2 / baseline)
+    assert blocks[0] != pytest.approx(blocks[1])                # the mean is not one block's value

@@ -129,7 +129,7 @@ def test_other_schedules(schedule, name):
 # ---- bookkeeping ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name, nfe", [
-    ("euler_maruyama", 7), ("euler", 7), ("ddim", 7), ("dpmpp_2m", 7), ("heun", 14),
+    ("euler_maruyama", 7), ("euler", 7), ("ddim", 7), ("ddpm", 7), ("dpmpp_2m", 7), ("heun", 14),
 ])
 def test_network_evaluations(name, nfe):
     x1, _ = start_and_exact(VP)
@@ -213,11 +213,18 @@ def test_sample_is_reproducible_and_passes_options():
 
 
 def test_sample_names_the_bad_sampler():
-    with pytest.raises(ValueError, match=r"unknown sampler 'dpmpp2m'; allowed: ddim, dpmpp_2m, euler, "
+    with pytest.raises(ValueError, match=r"unknown sampler 'dpmpp2m'; allowed: ddim, ddpm, dpmpp_2m, euler, "
                                          r"euler_maruyama, heun \(did you mean 'dpmpp_2m'\?\)"):
         sample("dpmpp2m", gaussian_eps(VP), (2, 2), VP, 5)
-    with pytest.raises(ValueError, match=r"unknown sampler 'zzz'; allowed: ddim, dpmpp_2m, euler, euler_maruyama, heun$"):
+    with pytest.raises(ValueError, match=r"unknown sampler 'zzz'; allowed: ddim, ddpm, dpmpp_2m, euler, euler_maruyama, heun$"):
         sample("zzz", gaussian_eps(VP), (2, 2), VP, 5)
+
+
+def test_ddpm_is_ddim_with_eta_one():
+    draw = lambda name, **eta: sample(name, gaussian_eps(VP), (6, 2), VP, 9, generator=torch.Generator().manual_seed(3),
+                                      dtype=f64, spacing="quadratic", **eta)
+    assert torch.equal(draw("ddpm"), draw("ddim", eta=1.0))
+    assert not torch.equal(draw("ddpm"), draw("ddim", eta=0.5))
 
 
 def test_ddim_rejects_eta_outside_unit_interval():
