@@ -8,6 +8,8 @@ Markdown table (mean ± standard error over seeds, then every seed's value) and 
   KL, mode width / σ (mean and worst) and the sliced Wasserstein distance to fresh data (in σ),
   beside PacGAN's Table 1 and VEEGAN's rows; a scatter plot over the true modes (3σ circles);
 - digits: Fréchet ratio to the real-vs-real baseline, class shares, confident fraction; a grid;
+- conditional digits (graphs with `class_agreement`): the requested class kept (overall and the
+  worst class) at the graph's sample guidance, beside the digits columns;
 - CycleGAN: label preservation both ways beside the untranslated images, Fréchet ratio of the
   translations to the real target domain; input | translation | reconstruction triptychs.
 
@@ -38,7 +40,6 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 MIXTURES = ("gan_ring", "gan_grid", "diffusion_2d")
-DIGITS = ("dcgan", "diffusion", "latent_diffusion")
 OVERRIDES = {"cyclegan": ["eval.metrics.translation.frechet=true"]}
 
 # PacGAN (Lin et al. 2018) Table 1 and VEEGAN (Srivastava et al. 2017) Table 1, as quoted there:
@@ -54,6 +55,12 @@ COLUMNS = {  # eval.json key -> (column title, format, scale)
                 ("mixture.reverse_kl", "reverse KL", "{:.3f}", 1), ("mixture.width_mean", "width / σ", "{:.3f}", 1),
                 ("mixture.width_worst", "worst width / σ", "{:.3f}", 1),
                 ("mixture.sliced_wasserstein_sigma", "sliced W₂ / σ", "{:.2f}", 1)],
+    "class_agreement": [("class_agreement.agreement", "requested class kept %", "{:.1f}", 100),
+                        ("class_agreement.agreement_min_class", "worst class kept %", "{:.1f}", 100),
+                        ("digits.confident_fraction", "confident %", "{:.1f}", 100),
+                        ("digits.frechet_ratio", "Fréchet ratio", "{:.2f}", 1),
+                        ("digits.class_share_min", "min class %", "{:.1f}", 100),
+                        ("digits.class_share_max", "max class %", "{:.1f}", 100)],
     "digits": [("digits.class_coverage", "classes", "{:.1f}", 1),
                ("digits.confident_fraction", "confident %", "{:.1f}", 100),
                ("digits.frechet_ratio", "Fréchet ratio", "{:.2f}", 1),
@@ -107,10 +114,14 @@ def open_as_shipped(name: str, seed: int, run_dir: Path, extra: list[str]):
 
 
 def evaluate(run) -> dict:
-    """The metrics the graph declares, on fresh samples from the run's (EMA) weights."""
+    """The metrics the graph declares, on fresh samples from the run's (EMA) weights; a metric
+    scored at several guidance scales (`KEY@gS`) is also given under `KEY` at the graph's own
+    `sample.guidance`, the scale it samples with."""
     from composer import api
 
-    return api.evaluate(run)
+    results = api.evaluate(run)
+    suffix = f"@g{run.spec.sample.options.get('guidance', 0.0):g}"
+    return {**results, **{k[:-len(suffix)]: v for k, v in results.items() if k.endswith(suffix)}}
 
 
 def run_training(name: str, seed: int, out: Path, extra: list[str]) -> dict:
