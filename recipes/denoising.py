@@ -22,7 +22,7 @@ from composer.errors import did_you_mean
 from composer.nodes import Expansion, Generator, Node, Op, OptionError, Tensor, Tensors
 
 from .dsm import TARGETS, WEIGHTINGS, as_eps_model, dsm_loss
-from .samplers import DEFAULT_SPACING, SAMPLERS, SPACINGS, sample, takes_option
+from .samplers import DEFAULT_SPACING, SAMPLERS, SPACINGS, sample
 from .schedules import SCHEDULES, forward_marginal
 
 
@@ -169,9 +169,11 @@ class Denoiser(Generator):
             value = options.get(key)
             if value is not None and (not isinstance(value, str) or value not in allowed):
                 raise OptionError(key, f"unknown {key} '{value}'{did_you_mean(str(value), allowed)}")
-        sampler, eta = options.get("sampler", "heun"), options.get("eta")
-        if eta is not None and sampler in SAMPLERS and not takes_option(sampler, "eta"):
-            raise OptionError("eta", f"sampler '{sampler}' takes no eta (ddim does; ddpm is ddim with eta = 1)")
+        sampler = options.get("sampler", "heun")
+        if options.get("eta") is not None and sampler in SAMPLERS:
+            accepted = {a.name for a in SAMPLERS.arguments(sampler)}       # "**kw" accepts any option
+            if "eta" not in accepted and not any(name.startswith("**") for name in accepted):
+                raise OptionError("eta", f"sampler '{sampler}' takes no eta (ddim does; ddpm is ddim with eta = 1)")
         steps = options.get("steps", 20)
         if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
             raise OptionError("steps", f"expected a positive number of sampler steps, got {steps!r}")

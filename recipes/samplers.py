@@ -20,7 +20,6 @@ The probability-flow ODE (Song et al. 2021, eq. 13) is dx/dt = -1/2 beta [x - ep
 """
 from __future__ import annotations
 
-import inspect
 from typing import Callable
 
 import torch
@@ -248,11 +247,6 @@ def time_grid(steps: int, *, t_max: float = 1.0, t_min: float = 1e-3, spacing: s
         ts = schedule.t_of_lambda(lam_min + (lam_max - lam_min) * (1 - u))
     ts[0], ts[-1] = t_max, t_min  # exact end points despite round-off
     return ts
-
-
-def takes_option(name: str, option: str) -> bool:
-    """Whether SAMPLERS[name] has a keyword argument `option` (e.g. only ddim takes eta)."""
-    return option in inspect.signature(SAMPLERS[name]).parameters
 
 
 def sample(name: str, eps_model: EpsModel, shape: tuple[int, ...], schedule: Schedule, steps: int, *,
