@@ -13,7 +13,7 @@ import networkx as nx
 import torch
 
 from .data.lazy import LazyTable, bounded
-from .errors import ComposerError
+from .errors import ComposerError, did_you_mean
 from .inputs import load_table
 
 CHUNK = 500          # samples per flow evaluation
@@ -47,6 +47,9 @@ def generate(runner, n: int, *, output: str | list | None = None, inputs: dict |
     With `sample.objective` (and no `output`), the objective's recipe generates, with the spec's
     `sample:` options updated by `options`; `inputs` feeds graph tensors (e.g. class labels)."""
     spec = runner.spec
+    for name in sorted(set(inputs or {}) - set(runner.graph.nodes)):
+        raise ComposerError(f"cannot feed '{name}': the graph has no tensor of that name"
+                            f"{did_you_mean(name, runner.graph.nodes)}")
     generator = generator or torch.Generator().manual_seed(spec.train.seed + 12345)
     objective = spec.sample.objective
     if objective and output is None:

@@ -84,5 +84,7 @@ def test_cli_sample_takes_labels_and_refuses_bad_counts(tmp_path, capsys):
     assert "-n 0: the number of samples must be a positive integer" in capsys.readouterr().err
     assert main(["sample", str(folder), "-n", "2", "-o", str(out), "--labels", "y_fake=a"]) == 2
     assert "--labels: expected integers like 3, 0,1,2 or 0:10, got 'a'" in capsys.readouterr().err
+    assert main(["sample", str(folder), "-n", "2", "-o", str(out), "--labels", "y_fak=1"]) == 1    # as --input NAME
+    assert "cannot feed 'y_fak': the graph has no tensor of that name (did you mean 'y_fake'?)" in capsys.readouterr().err
     assert main(["sample", str(folder), "-n", "2", "-o", str(tmp_path / "s.txt")]) == 1
     assert "expected a .png or .npy file" in capsys.readouterr().err
