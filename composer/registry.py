@@ -115,6 +115,11 @@ class Registry(Mapping):
             out.append(Argument(p.name, default, annotation.replace("'", "")))
         return out
 
+    def accepts(self, name: str, key: str) -> bool:
+        """Whether the entry takes the YAML argument `key`: a keyword parameter of that name (not one
+        composer supplies) or a `**options` catch-all."""
+        return any(a.name == key or a.name.startswith("**") for a in self.arguments(name))
+
     def describe(self) -> list[dict]:
         """Every entry as plain data: name, doc, arguments, origin (for `composer list --json`)."""
         return [{"name": name, "doc": self.doc(name), "origin": self.origin[name],

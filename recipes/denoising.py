@@ -170,10 +170,8 @@ class Denoiser(Generator):
             if value is not None and (not isinstance(value, str) or value not in allowed):
                 raise OptionError(key, f"unknown {key} '{value}'{did_you_mean(str(value), allowed)}")
         sampler = options.get("sampler", "heun")
-        if options.get("eta") is not None and sampler in SAMPLERS:
-            accepted = {a.name for a in SAMPLERS.arguments(sampler)}       # "**kw" accepts any option
-            if "eta" not in accepted and not any(name.startswith("**") for name in accepted):
-                raise OptionError("eta", f"sampler '{sampler}' takes no eta (ddim does; ddpm is ddim with eta = 1)")
+        if options.get("eta") is not None and sampler in SAMPLERS and not SAMPLERS.accepts(sampler, "eta"):
+            raise OptionError("eta", f"sampler '{sampler}' takes no eta (ddim does; ddpm is ddim with eta = 1)")
         steps = options.get("steps", 20)
         if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
             raise OptionError("steps", f"expected a positive number of sampler steps, got {steps!r}")

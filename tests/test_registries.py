@@ -54,6 +54,20 @@ def test_unknown_names_the_kind_and_the_name(kind):
     assert entries.unknown("x").startswith(f"unknown {entries.kind} 'x'")
 
 
+def test_accepts_reads_the_keyword_signature_minus_supplied_arguments_and_honours_catch_alls():
+    def fixed(x, *, eta: float = 0.0, steps: int = 1):
+        """fixed keywords"""
+
+    def open_ended(x, *, steps: int = 1, **options):
+        """any keyword"""
+
+    entries = registry.Registry("thing", {"fixed": fixed, "open": open_ended}, supplied=("steps",))
+    assert entries.accepts("fixed", "eta") and not entries.accepts("fixed", "etaa")
+    assert not entries.accepts("fixed", "steps")                 # composer supplies it
+    assert entries.accepts("open", "eta") and entries.accepts("open", "anything")
+    assert registry.get("samplers").accepts("ddim", "eta") and not registry.get("samplers").accepts("heun", "eta")
+
+
 def test_an_unknown_kind():
     with pytest.raises(registry.ComposerError, match=r"unknown registry 'block' \(did you mean 'blocks'\?\)"):
         registry.get("block")
