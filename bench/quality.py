@@ -10,8 +10,9 @@ Markdown table (mean ± standard error over seeds, then every seed's value) and 
 - digits: Fréchet ratio to the real-vs-real baseline, class shares, confident fraction; a grid;
 - conditional digits (graphs with `class_agreement`): the requested class kept (overall and the
   worst class) at the graph's sample guidance, beside the digits columns;
-- CycleGAN: label preservation both ways beside the untranslated images, Fréchet ratio of the
-  translations to the real target domain; input | translation | reconstruction triptychs.
+- CycleGAN: label preservation both ways beside the untranslated images and the exact
+  translations (the judge's ceiling), Fréchet ratio of the translations to the real target
+  domain; input | translation | reconstruction triptychs.
 
     python bench/quality.py                                   # 2D graphs, 10 seeds
     python bench/quality.py --graphs gan_ring --seeds 3
@@ -66,8 +67,10 @@ COLUMNS = {  # eval.json key -> (column title, format, scale)
                ("digits.frechet_distance", "Fréchet (test)", "{:.2f}", 1), *DIGIT_COLUMNS[2:]],
     "translation": [("translation.A_to_B", "A→B kept %", "{:.1f}", 100),
                     ("translation.A_to_B_untranslated", "A untranslated %", "{:.1f}", 100),
+                    ("translation.A_to_B_ideal", "A exactly translated %", "{:.1f}", 100),
                     ("translation.B_to_A", "B→A kept %", "{:.1f}", 100),
                     ("translation.B_to_A_untranslated", "B untranslated %", "{:.1f}", 100),
+                    ("translation.B_to_A_ideal", "B exactly translated %", "{:.1f}", 100),
                     ("translation.frechet_ratio_A_to_B", "Fréchet ratio A→B", "{:.2f}", 1),
                     ("translation.frechet_ratio_B_to_A", "Fréchet ratio B→A", "{:.2f}", 1)],
 }

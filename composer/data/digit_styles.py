@@ -55,11 +55,26 @@ def digit_styles(
     The style is applied in [-1, 1] after resizing to `size`: "thick" (3×3 max-pool) or
     "inverted" (x ↦ −x). `split` is "train", "test" or "all" (the domain's whole half).
     """
+    return _drawn(domain, domain, style, split, size, seed)
+
+
+def counterparts(
+    *, domain: str = "A", style: str = "thick", split: str = "train", size: int = 16, seed: int = 0
+) -> Table:
+    """The digits of `digit_styles(domain=...)`, row for row, drawn as the *other* domain draws
+    them: the exact translation, which the task never shows a model. Translation metrics score it
+    as the ceiling their judge allows (`metrics.translation`)."""
+    check_choice("digit_styles", "domain", domain, DOMAINS)
+    return _drawn(domain, DOMAINS[1 - DOMAINS.index(domain)], style, split, size, seed)
+
+
+def _drawn(domain: str, look: str, style: str, split: str, size: int, seed: int) -> Table:
+    """The `split` digits of `domain`'s half, drawn as domain `look` draws them."""
     check_choice("digit_styles", "domain", domain, DOMAINS)
     check_choice("digit_styles", "style", style, tuple(STYLES))
     check_count("digit_styles", "size", size)
     x, y = digit_images(size)
     keep = torch.from_numpy(domain_indices(y.numpy(), domain, split, seed))
-    x = STYLES[style](x[keep]) if domain == "B" else x[keep]
-    info = {"num_classes": NUM_CLASSES, "domain": domain, "style": style}
+    x = STYLES[style](x[keep]) if look == "B" else x[keep]
+    info = {"num_classes": NUM_CLASSES, "domain": look, "style": style}
     return Table(x=x.contiguous(), y=y[keep], kind="image", info=info)

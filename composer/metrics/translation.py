@@ -58,7 +58,8 @@ def translation(*, runner, A: str, B: str, A_to_B: str, B_to_A: str, rec_A: str 
     them (computed from A, resp. B, alone); rec_A, rec_B the round trips. Reports `A_to_B` and
     `B_to_A`, the label preservation judged by the classifier of the target domain;
     `A_to_B_untranslated` and `B_to_A_untranslated`, the same classifiers on the untranslated
-    images (the score of doing nothing); with `frechet: true`, `frechet_ratio_A_to_B` and
+    images (the score of doing nothing); `A_to_B_ideal` and `B_to_A_ideal`, on the exact
+    translations where the task knows them (`digit_styles`: the judge's ceiling); with `frechet: true`, `frechet_ratio_A_to_B` and
     `frechet_ratio_B_to_A`, the translations against the real target domain; and `cycle_l1_A`,
     `cycle_l1_B`, the round-trip errors.
     Label preservation needs a labelled digits source (`digits`, `digit_styles`); for other
@@ -85,11 +86,30 @@ def _direction(runner, direction, source, target, out, rec, n, generator, freche
         y = table.y[:len(x)]
         results[direction] = label_preservation(values[0], y, judge)
         results[f"{direction}_untranslated"] = label_preservation(x, y, judge)
+        ideal = ideal_translation(item, target_item)
+        if ideal is not None:
+            results[f"{direction}_ideal"] = label_preservation(ideal[:len(x)], y, judge)
         if frechet:
             results[f"frechet_ratio_{direction}"] = target_frechet_ratio(values[0], spec, target_item, judge)
     if rec:
         results[f"cycle_l1_{direction[0]}"] = cycle_l1(x, values[1])
     return results
+
+
+def ideal_translation(item, target_item) -> torch.Tensor | None:
+    """The exact translation of `item`'s held-out images into `target_item`'s domain where the
+    task knows it (the two domains of one `digit_styles` task: `digit_styles.counterparts`),
+    else None. The judge's score of it is the ceiling of label preservation."""
+    from composer.data.digit_styles import counterparts
+
+    if item.target != "digit_styles" or target_item.target != "digit_styles":
+        return None
+    same_task = {k: v for k, v in item.args.items() if k not in ("domain", "split")}
+    if same_task != {k: v for k, v in target_item.args.items() if k not in ("domain", "split")}:
+        return None
+    if item.args.get("domain", "A") == target_item.args.get("domain", "A"):
+        return None
+    return counterparts(**{**item.args, "split": "test"}).x
 
 
 def target_frechet_ratio(translated: torch.Tensor, spec, target_item, judge) -> float:

@@ -18,7 +18,8 @@ from conftest import GRAPHS
 
 TINY = ["train.steps=2", "train.batch=4", "train.log_every=1", "train.sample_every=1",
         "train.checkpoint_every=1", "sample.n=3", "eval.metrics.translation.n=16"]
-KEYS = {"A_to_B", "A_to_B_untranslated", "B_to_A", "B_to_A_untranslated", "cycle_l1_A", "cycle_l1_B"}
+KEYS = {"A_to_B", "A_to_B_untranslated", "A_to_B_ideal", "B_to_A", "B_to_A_untranslated", "B_to_A_ideal",
+        "cycle_l1_A", "cycle_l1_B"}
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from composer.data.digit_styles import digit_styles, domain_indices, thicken, unpaired_halves
+from composer.data.digit_styles import counterparts, digit_styles, domain_indices, thicken, unpaired_halves
 from composer.data.digits import digit_images
 from composer.errors import ComposerError
 
@@ -18,6 +18,18 @@ def test_domains_come_from_disjoint_halves():
     for split in ("train", "test"):
         assert set(domain_indices(y.numpy(), "A", split, 0)) <= set(half_a)
         assert set(domain_indices(y.numpy(), "B", split, 0)) <= set(half_b)
+
+
+@pytest.mark.parametrize("style", ["thick", "inverted"])
+def test_counterparts_are_the_same_digits_drawn_as_the_other_domain(style):
+    plain_a, styled_b = (digit_styles(domain=d, style=style, split="test") for d in "AB")
+    a_as_b, b_as_a = (counterparts(domain=d, style=style, split="test") for d in "AB")
+    draw = thicken if style == "thick" else torch.neg
+    assert torch.equal(a_as_b.x, draw(plain_a.x)) and torch.equal(a_as_b.y, plain_a.y)
+    assert torch.equal(draw(b_as_a.x), styled_b.x) and torch.equal(b_as_a.y, styled_b.y)
+    assert (a_as_b.info["domain"], b_as_a.info["domain"]) == ("B", "A")
+    with pytest.raises(ComposerError, match=r"domain"):
+        counterparts(domain="C")
 
 
 def test_no_image_of_a_has_its_counterpart_in_b():

@@ -5,7 +5,7 @@ from composer.data.digit_styles import digit_styles, thicken
 from composer.data.digits import digits
 from composer.errors import ComposerError
 from composer.metrics.digits_classifier import accuracy, digits_classifier, domain_classifier
-from composer.metrics.translation import cycle_l1, label_preservation
+from composer.metrics.translation import cycle_l1, ideal_translation, label_preservation
 
 
 @pytest.fixture(autouse=True)
@@ -24,6 +24,20 @@ def test_ideal_a_to_b_translation_is_recognised_by_the_domain_b_classifier():
     assert accuracy(b_classifier, digit_styles(domain="B", split="test")) >= 0.95
     a_test = digit_styles(domain="A", split="test")
     assert label_preservation(thicken(a_test.x), a_test.y, b_classifier) >= 0.95
+
+
+class Item:
+    def __init__(self, target, **args):
+        self.target, self.args = target, args
+
+
+def test_the_ideal_translation_exists_only_between_the_two_domains_of_one_task():
+    a, b = Item("digit_styles", domain="A", size=16), Item("digit_styles", domain="B", size=16, split="train")
+    assert torch.equal(ideal_translation(a, b), thicken(digit_styles(domain="A", split="test").x))
+    assert torch.equal(thicken(ideal_translation(b, a)), digit_styles(domain="B", split="test").x)
+    assert ideal_translation(a, Item("digit_styles", domain="A", size=16)) is None
+    assert ideal_translation(a, Item("digit_styles", domain="B", size=8)) is None
+    assert ideal_translation(Item("digits", size=16), b) is None
 
 
 def test_cycle_l1():
