@@ -100,16 +100,17 @@ def ideal_translation(item, target_item) -> torch.Tensor | None:
     """The exact translation of `item`'s held-out images into `target_item`'s domain where the
     task knows it (the two domains of one `digit_styles` task: `digit_styles.counterparts`),
     else None. The judge's score of it is the ceiling of label preservation."""
+    import inspect
+
     from composer.data.digit_styles import counterparts
 
     if item.target != "digit_styles" or target_item.target != "digit_styles":
         return None
-    same_task = {k: v for k, v in item.args.items() if k not in ("domain", "split")}
-    if same_task != {k: v for k, v in target_item.args.items() if k not in ("domain", "split")}:
+    defaults = {k: p.default for k, p in inspect.signature(counterparts).parameters.items()}
+    source, target = ({**defaults, **i.args, "split": "test"} for i in (item, target_item))
+    if source["domain"] == target["domain"] or {**source, "domain": None} != {**target, "domain": None}:
         return None
-    if item.args.get("domain", "A") == target_item.args.get("domain", "A"):
-        return None
-    return counterparts(**{**item.args, "split": "test"}).x
+    return counterparts(**source).x
 
 
 def target_frechet_ratio(translated: torch.Tensor, spec, target_item, judge) -> float:

@@ -37,6 +37,7 @@ def test_the_ideal_translation_exists_only_between_the_two_domains_of_one_task()
     assert torch.equal(thicken(ideal_translation(b, a)), digit_styles(domain="B", split="test").x)
     assert ideal_translation(a, Item("digit_styles", domain="A", size=16)) is None
     assert ideal_translation(a, Item("digit_styles", domain="B", size=8)) is None
+    assert ideal_translation(a, Item("digit_styles", domain="B")) is not None    # size 16 by default
     assert ideal_translation(Item("digits", size=16), b) is None
 
 
