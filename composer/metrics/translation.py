@@ -59,9 +59,9 @@ def translation(*, runner, A: str, B: str, A_to_B: str, B_to_A: str, rec_A: str 
     `B_to_A`, the label preservation judged by the classifier of the target domain;
     `A_to_B_untranslated` and `B_to_A_untranslated`, the same classifiers on the untranslated
     images (the score of doing nothing); `A_to_B_ideal` and `B_to_A_ideal`, on the exact
-    translations where the task knows them (`digit_styles`: the judge's ceiling); with `frechet: true`, `frechet_ratio_A_to_B` and
-    `frechet_ratio_B_to_A`, the translations against the real target domain; and `cycle_l1_A`,
-    `cycle_l1_B`, the round-trip errors.
+    translations where the task knows them (`digit_styles`: the judge's ceiling); with
+    `frechet: true`, `frechet_ratio_A_to_B` and `frechet_ratio_B_to_A`, the translations against
+    the real target domain; and `cycle_l1_A`, `cycle_l1_B`, the round-trip errors.
     Label preservation needs a labelled digits source (`digits`, `digit_styles`); for other
     sources only the cycle errors are reported. `n` caps the test images per domain.
     """
