@@ -118,7 +118,8 @@ class Registry(Mapping):
     def accepts(self, name: str, key: str) -> bool:
         """Whether the entry takes the YAML argument `key`: a keyword parameter of that name (not one
         composer supplies) or a `**options` catch-all."""
-        return any(a.name == key or a.name.startswith("**") for a in self.arguments(name))
+        return key not in self.supplied and any(a.name == key or a.name.startswith("**")
+                                                for a in self.arguments(name))
 
     def describe(self) -> list[dict]:
         """Every entry as plain data: name, doc, arguments, origin (for `composer list --json`)."""

@@ -65,6 +65,7 @@ def test_accepts_reads_the_keyword_signature_minus_supplied_arguments_and_honour
     assert entries.accepts("fixed", "eta") and not entries.accepts("fixed", "etaa")
     assert not entries.accepts("fixed", "steps")                 # composer supplies it
     assert entries.accepts("open", "eta") and entries.accepts("open", "anything")
+    assert not entries.accepts("open", "steps")                  # supplied, even beside **options
     assert registry.get("samplers").accepts("ddim", "eta") and not registry.get("samplers").accepts("heun", "eta")
 
 
