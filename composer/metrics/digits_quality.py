@@ -8,9 +8,9 @@ project's digits classifier (`digits_classifier.py`).
   most even spread);
 - `frechet_distance`: Fréchet distance (Heusel et al. 2017) between classifier features of the
   samples and of the real digits test split, at the samples' resolution;
-- `frechet_ratio`: the Fréchet distance of the samples to the real *train* split over that of the
-  held-out test split to the train split (`frechet_baseline`), on equally many rows
-  (`frechet.frechet_ratio`): ≈ 1 is as close as fresh real digits;
+- `frechet_ratio`: the Fréchet distance of the samples to the real *train* digits over that of
+  real digits drawn at random (`frechet_baseline`), on blocks of as many rows as the held-out
+  split has (`frechet.frechet_ratio_iid`): ≈ 1 is as close as fresh real digits drawn at random;
 - `class_share_0` … `class_share_9`, `class_share_min`, `class_share_max`: the histogram of
   predicted classes (shares of the samples).
 """
@@ -24,7 +24,7 @@ from composer.data.digits import digits
 from composer.data.table import Table
 from composer.errors import ComposerError
 from composer.metrics.digits_classifier import digits_classifier
-from composer.metrics.frechet import frechet_distance, frechet_ratio
+from composer.metrics.frechet import frechet_distance, frechet_ratio_iid
 
 
 def class_entropy(predicted: torch.Tensor, num_classes: int) -> float:
@@ -61,7 +61,8 @@ def digit_quality(
     reference = reference_digits(table, samples.shape[-1])
     train = reference_digits(table, samples.shape[-1], "train")
     features, reference_features = classifier.features(samples), classifier.features(reference.x)
-    ratio, baseline = frechet_ratio(features, reference_features, classifier.features(train.x))
+    m = min(len(samples), len(reference.x))
+    ratio, baseline = frechet_ratio_iid(features, classifier.features(train.x), m)
     return {
         "class_coverage": int((shares >= min_share - 1e-12).sum()),
         "classes_total": num_classes,

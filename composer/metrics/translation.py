@@ -6,7 +6,9 @@ translated images; the score is how often it recovers the label of the source im
 `cycle_l1` is the cycle-consistency error ‖x − F(G(x))‖₁ averaged over pixels.
 `frechet_ratio_*` is the Fréchet distance of the translations to the real target domain's train
 split, in the target classifier's feature space, over that of the target's held-out test split
-(`frechet.frechet_ratio`; ≈ 1: as close as real target images the models never saw).
+(`frechet.frechet_ratio`; ≈ 1: as close as real target images the models never saw). The
+translated images are the held-out split's, so they keep its class proportions, like the
+baseline's rows (generated samples, drawn at random, are scored with `frechet_ratio_iid`).
 `translation` is the `eval.metrics` entry: it runs a trained graph's flow on the held-out test
 split of both domains and reports both measures in both directions.
 """

@@ -55,14 +55,18 @@ def test_digits_metric_rejects_points():
 
 # ---- Fréchet ratio to the real-vs-real baseline and the class histogram (issue 9) ----------
 
-def test_held_out_digits_score_a_frechet_ratio_near_one():
+def test_real_digits_score_a_frechet_ratio_below_one_and_the_baseline_is_a_random_draw():
+    # the baseline is m = 359 training digits drawn at random against the rest of them, so other
+    # random draws of real digits score about 1 (their class counts vary as a sampler's do), and
+    # the held-out split, stratified (every class in exact proportion), a luckier draw, below
     train, test = digits(split="train", size=16), digits(split="test", size=16)
+    held_out = digit_quality(test.x, train)
     g = torch.Generator().manual_seed(0)
-    result = digit_quality((test.x + 0.05 * torch.randn(test.x.shape, generator=g)).clamp(-1, 1), train)
-    assert result["frechet_ratio"] == pytest.approx(1.0, abs=0.25)
-    assert result["frechet_baseline"] > 0
-    exact = digit_quality(test.x, train)
-    assert exact["frechet_ratio"] == pytest.approx(1.0) and exact["frechet_baseline"] == result["frechet_baseline"]
+    drawn = digit_quality(train.x[torch.randperm(len(train.x), generator=g)[:720]], train)
+    assert held_out["frechet_ratio"] < 0.7 and 0.5 < drawn["frechet_ratio"] < 1.5
+    assert held_out["frechet_baseline"] == drawn["frechet_baseline"] > 0
+    noisy = digit_quality((test.x + 0.3 * torch.randn(test.x.shape, generator=g)).clamp(-1, 1), train)
+    assert noisy["frechet_ratio"] > 1.5 * held_out["frechet_ratio"]
 
 
 def test_noise_scores_a_frechet_ratio_far_above_one():
