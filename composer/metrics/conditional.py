@@ -53,7 +53,7 @@ def score_samples(samples: torch.Tensor, requested: torch.Tensor, classes: int, 
     if samples.dim() != 4 or len(samples) != len(requested):
         raise ComposerError(f"metric 'class_agreement': expected {len(requested)} images [N, C, H, W], "
                             f"got {tuple(samples.shape)}")
-    classifier = classifier or digits_classifier()
+    classifier = classifier or digits_classifier(samples.shape[-1])
     scores = agreement_scores(classifier.predict(samples), requested, classes)
     scores["frechet"] = frechet_distance(classifier.features(samples), classifier.features(reference))
     return scores

@@ -1,9 +1,13 @@
 """The project's own digits classifier: the feature space of the digits metrics and the judge of
 label preservation in translation.
 
-A small CNN on 8×8 grey images (inputs of any size are first area-resized to 8×8, RGB is
-averaged to grey), trained with torch from a fixed seed on a fixed number of threads, so the same
-table and config give the same weights. Trained weights are cached in-process and on disk as
+A small CNN on grey images at the resolution of its training table (RGB is averaged to grey;
+inputs of another size are resized to it as the digits are, bilinear with antialiasing), trained
+with torch from a fixed seed on a fixed number of threads, so the same table and config give the
+same weights. Images are judged at their own resolution: the digits at 16×16 are the 8×8 ones
+resized, and an 8×8 judge that area-pools them back sees a blurred digit (it is 94.0% / 91.1%
+confident on real train / test digits at 16×16 against 99.7% / 95.8% at 8×8; a judge trained at
+16×16 gives 99.9% / 95.8%), which would underrate every 16×16 generator. Trained weights are cached in-process and on disk as
 safetensors under `$COMPOSER_CACHE` (default `~/.cache/composer`), keyed by a hash of the config
 and of the training table's tensors. Weights are only ever read with safetensors, never pickle.
 """
@@ -24,10 +28,10 @@ from safetensors.torch import load_file, save_file
 
 from composer.data.digit_styles import digit_styles
 from composer.data.digits import digits
+from composer.data.images import resize_images
 from composer.data.table import Table
 from composer.errors import ComposerError
 
-INPUT_SIZE = 8
 DOMAIN_EPOCHS = 40
 
 
@@ -43,35 +47,31 @@ class ClassifierConfig:
     lr: float = 2e-3
     seed: int = 0
     threads: int = 1
-    version: int = 1  # bump whenever the training code changes what it produces
+    version: int = 2  # bump whenever the training code changes what it produces
 
 
 class DigitClassifier(nn.Module):
     """conv3×3-BN-ReLU → conv3×3-BN-ReLU → max-pool 2 → dropout → linear-ReLU (features)
-    → dropout → linear (logits)."""
+    → dropout → linear (logits), on `size`×`size` images."""
 
-    def __init__(self, num_classes: int = 10, config: ClassifierConfig = ClassifierConfig()):
+    def __init__(self, num_classes: int = 10, config: ClassifierConfig = ClassifierConfig(), size: int = 8):
         super().__init__()
         w1, w2 = config.widths
+        self.size = size
         self.body = nn.Sequential(
             nn.Conv2d(1, w1, 3, padding=1), nn.BatchNorm2d(w1), nn.ReLU(),
             nn.Conv2d(w1, w2, 3, padding=1), nn.BatchNorm2d(w2), nn.ReLU(),
             nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(config.dropout),
-            nn.Linear(w2 * (INPUT_SIZE // 2) ** 2, config.hidden), nn.ReLU(),
+            nn.Linear(w2 * (size // 2) ** 2, config.hidden), nn.ReLU(),
         )
         self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(config.hidden, num_classes))
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
-        """`[N, C, H, W]` in [-1, 1] → `[N, 1, 8, 8]` on the model's device: grey, area-resized."""
-        if x.dim() != 4 or x.shape[1] not in (1, 3):
-            raise ComposerError(
-                f"digits classifier: expected images [N, 1 or 3, H, W], got {tuple(x.shape)}"
-            )
+        """`[N, C, H, W]` in [-1, 1] → `[N, 1, size, size]` on the model's device: grey, resized."""
+        check_images(x)
         x = x.detach().to(self.head[1].weight.device, torch.float32)
         grey = x.mean(dim=1, keepdim=True) if x.shape[1] == 3 else x
-        if grey.shape[-2:] == (INPUT_SIZE, INPUT_SIZE):
-            return grey
-        return F.adaptive_avg_pool2d(grey, INPUT_SIZE)
+        return resize_images(grey, self.size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits `[N, classes]` (differentiable; used for training)."""
@@ -126,7 +126,7 @@ def train_classifier(table: Table, config: ClassifierConfig = ClassifierConfig()
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
-            model = DigitClassifier(int(table.y.max()) + 1, config)
+            model = DigitClassifier(int(table.y.max()) + 1, config, image_size(table))
             _fit(model, model.prepare(table.x), table.y, config)
     finally:
         torch.set_num_threads(threads)
@@ -153,13 +153,13 @@ def cache_key(table: Table, config: ClassifierConfig) -> str:
     return digest.hexdigest()[:16]
 
 
-def _load(path: Path, config: ClassifierConfig) -> DigitClassifier | None:
+def _load(path: Path, config: ClassifierConfig, size: int) -> DigitClassifier | None:
     """The cached model at `path` (its name holds the key), or None when it cannot be used."""
     try:
         weights = load_file(path)
     except (OSError, SafetensorError):
         return None
-    model = DigitClassifier(weights["head.1.weight"].shape[0], config)
+    model = DigitClassifier(weights["head.1.weight"].shape[0], config, size)
     try:
         model.load_state_dict(weights)
     except (RuntimeError, KeyError):
@@ -182,7 +182,7 @@ def load_or_train(table: Table, config: ClassifierConfig = ClassifierConfig()) -
     """The classifier for `table` and `config`: read from the disk cache, else trained and saved."""
     key = cache_key(table, config)
     path = cache_dir() / f"digits_classifier-{key}.safetensors"
-    model = _load(path, config) if path.is_file() else None
+    model = _load(path, config, image_size(table)) if path.is_file() else None
     if model is None:
         model = train_classifier(table, config)
         _save(model, path, key)
@@ -190,9 +190,9 @@ def load_or_train(table: Table, config: ClassifierConfig = ClassifierConfig()) -
 
 
 @functools.lru_cache(maxsize=None)
-def digits_classifier() -> DigitClassifier:
-    """The evaluator of digit images: trained on `digits(split="train")` (8×8, seed 0)."""
-    return load_or_train(digits(split="train"))
+def digits_classifier(size: int = 8) -> DigitClassifier:
+    """The evaluator of `size`×`size` digit images: trained on `digits(split="train", size=size)` (seed 0)."""
+    return load_or_train(digits(split="train", size=size))
 
 
 @functools.lru_cache(maxsize=None)
@@ -209,10 +209,28 @@ def domain_classifier(
 
 
 def features(x: torch.Tensor) -> torch.Tensor:
-    """Penultimate features of `digits_classifier()`."""
-    return digits_classifier().features(x)
+    """Penultimate features of the digits classifier at `x`'s resolution."""
+    return classifier_for(x).features(x)
 
 
 def predict(x: torch.Tensor) -> torch.Tensor:
-    """Predicted classes of `digits_classifier()`."""
-    return digits_classifier().predict(x)
+    """Predicted classes of the digits classifier at `x`'s resolution."""
+    return classifier_for(x).predict(x)
+
+
+def classifier_for(x: torch.Tensor) -> DigitClassifier:
+    """`digits_classifier` at the resolution of images `x` `[N, 1 or 3, H, H]` (trained on first use)."""
+    check_images(x)
+    return digits_classifier(x.shape[-1])
+
+
+def check_images(x: torch.Tensor) -> None:
+    if x.dim() != 4 or x.shape[1] not in (1, 3):
+        raise ComposerError(f"digits classifier: expected images [N, 1 or 3, H, W], got {tuple(x.shape)}")
+
+
+def image_size(table: Table) -> int:
+    """The side of `table`'s square images (the resolution a classifier trained on it judges)."""
+    if table.x.dim() != 4 or table.x.shape[-1] != table.x.shape[-2]:
+        raise ComposerError(f"digits classifier: needs square images [N, C, H, H], got {tuple(table.x.shape)}")
+    return int(table.x.shape[-1])

@@ -53,7 +53,7 @@ def digit_quality(
         raise ComposerError(
             f"metric 'digits': expected square images [N >= 2, C, H, H], got {tuple(samples.shape)}"
         )
-    classifier = digits_classifier()
+    classifier = digits_classifier(samples.shape[-1])
     probabilities = classifier.probabilities(samples)
     num_classes = probabilities.shape[1]
     predicted = probabilities.argmax(dim=1)

@@ -60,7 +60,7 @@ def paired(*, runner, input: Tensor, output: Tensor, target: Tensor | None = Non
     if target is not None:
         results["l1"] = mean_l1(values[output], values[target])
     if labels is not None:
-        judge = digits_classifier()
+        judge = digits_classifier(values[output].shape[-1])
         results["label_preservation"] = agreement(values[output], values[labels], judge)
         results["untranslated_label_preservation"] = agreement(values[input], values[labels], judge)
     return results

@@ -47,7 +47,7 @@ def target_classifier(spec, item):
         return domain_classifier(args.get("domain", "A"), args.get("style", "thick"),
                                  args.get("size", 16), args.get("seed", 0))
     if item.target == "digits":
-        return digits_classifier()
+        return digits_classifier(item.args.get("size", 8))
     return None
 
 

@@ -68,3 +68,17 @@ def test_classifier_input_errors():
         dc.predict(torch.zeros(4, 64))
     with pytest.raises(ComposerError, match=r"train_classifier: needs a labelled image table"):
         dc.train_classifier(digits(split="test").__class__(x=torch.zeros(2, 1, 8, 8)))
+
+
+def test_digits_are_judged_at_their_own_resolution():
+    # the 16x16 digits are the 8x8 ones resized; an 8x8 judge sees them resized back, blurred,
+    # and is less sure of real digits; a judge trained at 16x16 is as sure as the 8x8 one at 8x8
+    j8, j16 = dc.digits_classifier(8), dc.digits_classifier(16)
+    assert j16.size == 16 and dc.classifier_for(torch.zeros(2, 3, 16, 16)) is j16
+    t8, t16 = digits(split="test", size=8), digits(split="test", size=16)
+
+    def confident(judge, x):
+        return float((judge.probabilities(x).max(dim=1).values >= 0.9).double().mean())
+
+    assert abs(confident(j16, t16.x) - confident(j8, t8.x)) < 0.02
+    assert confident(j8, t16.x) < confident(j8, t8.x) - 0.03
