@@ -17,7 +17,7 @@ def r1(D, real):
     return 0.5 * grad.pow(2).flatten(1).sum(1).mean()
 
 
-def hand_written_loop(G, D, batches, latents, lr=2e-4, betas=(0.5, 0.999), gamma=1.0):
+def hand_written_loop(G, D, batches, latents, lr=2e-4, betas=(0.0, 0.99), gamma=1.0):
     """pytorch/examples dcgan/main.py's loop, on logits, plus the graph's R1 penalty: D on real,
     fake = G(z) once, D on fake.detach(), R1 on real, step D; D on the same fake, step G."""
     opt_D = torch.optim.Adam(D.parameters(), lr=lr, betas=betas)
