@@ -7,9 +7,10 @@ with torch from a fixed seed on a fixed number of threads, so the same table and
 same weights. Images are judged at their own resolution: the digits at 16×16 are the 8×8 ones
 resized, and an 8×8 judge that area-pools them back sees a blurred digit (it is 94.0% / 91.1%
 confident on real train / test digits at 16×16 against 99.7% / 95.8% at 8×8; a judge trained at
-16×16 gives 99.9% / 95.8%), which would underrate every 16×16 generator. Trained weights are cached in-process and on disk as
-safetensors under `$COMPOSER_CACHE` (default `~/.cache/composer`), keyed by a hash of the config
-and of the training table's tensors. Weights are only ever read with safetensors, never pickle.
+16×16 gives 99.9% / 95.8%), which would underrate every 16×16 generator. Trained weights are
+cached in-process and on disk as safetensors under `$COMPOSER_CACHE` (default
+`~/.cache/composer`), keyed by a hash of the config and of the training table's tensors. Weights
+are only ever read with safetensors, never pickle.
 """
 from __future__ import annotations
 
@@ -225,6 +226,7 @@ def classifier_for(x: torch.Tensor) -> DigitClassifier:
 
 
 def check_images(x: torch.Tensor) -> None:
+    """Refuse anything but a batch of grey or RGB images."""
     if x.dim() != 4 or x.shape[1] not in (1, 3):
         raise ComposerError(f"digits classifier: expected images [N, 1 or 3, H, W], got {tuple(x.shape)}")
 
