@@ -5,7 +5,6 @@ import math
 
 import torch
 
-from .errors import did_you_mean
 from .registry import Registry
 
 OPTIMIZERS = Registry("optimizer type", {
@@ -60,30 +59,17 @@ class ScheduleFactor:
         return LR_SCHEDULES[self.kind](step, total=self.total, **self.options)
 
 
-def make_optimizer(spec, opt, params):
-    if not isinstance(opt.lr_schedule.get("type", "constant"), str):
-        raise spec.error(f"expected a schedule name, got {opt.lr_schedule['type']!r}",
-                         "optimizers", opt.name, "lr_schedule", "type")
-    if opt.type not in OPTIMIZERS:
-        raise spec.error(f"unknown optimizer type '{opt.type}'{did_you_mean(opt.type, OPTIMIZERS)}",
-                         "optimizers", opt.name, "type")
+def make_optimizer(opt, params):
+    """The torch optimizer `opt` names, over `params`. Its type, arguments and LR schedule were
+    checked when the graph was built (`check`), so nothing here can fail on the spec."""
     args = {k: tuple(v) if isinstance(v, list) else v for k, v in opt.args.items()}
-    try:
-        return OPTIMIZERS[opt.type](params, lr=opt.lr, **args)
-    except TypeError as err:
-        raise spec.error(f"bad optimizer arguments: {err}", "optimizers", opt.name) from None
+    return OPTIMIZERS[opt.type](params, lr=opt.lr, **args)
 
 
-def make_lr_schedule(spec, opt, optimizer, total: int):
+def make_lr_schedule(opt, optimizer, total: int):
+    """`opt`'s LR schedule over `total` steps as a `LambdaLR` (checked at build time, as above)."""
     options = dict(opt.lr_schedule)
     kind = options.pop("type", "constant")
-    if kind not in LR_SCHEDULES:
-        raise spec.error(f"unknown lr schedule '{kind}'{did_you_mean(kind, LR_SCHEDULES)}",
-                         "optimizers", opt.name, "lr_schedule", "type")
-    try:
-        LR_SCHEDULES[kind](0, total=total, **options)
-    except TypeError as err:
-        raise spec.error(f"bad lr schedule arguments: {err}", "optimizers", opt.name, "lr_schedule") from None
     return torch.optim.lr_scheduler.LambdaLR(optimizer, ScheduleFactor(kind, total, options))
 
 

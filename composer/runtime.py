@@ -64,12 +64,12 @@ class Runner:
         composer uses, and cost ~0.3 ms per step (docs/benchmarks.md); the plain optimizers see
         the same parameters, moved in place."""
         spec = self.spec
-        self.optimizers = {opt.name: make_optimizer(spec, opt, [p for m in opt.params for p in raw[m].parameters()])
+        self.optimizers = {opt.name: make_optimizer(opt, [p for m in opt.params for p in raw[m].parameters()])
                            for opt in spec.optimizers}
         prepared = self.accelerator.prepare(*raw.values())
         prepared = prepared if isinstance(prepared, (list, tuple)) else (prepared,)
         self.modules = dict(zip(raw, prepared))
-        self.schedulers = {opt.name: make_lr_schedule(spec, opt, self.optimizers[opt.name], spec.train.steps)
+        self.schedulers = {opt.name: make_lr_schedule(opt, self.optimizers[opt.name], spec.train.steps)
                            for opt in spec.optimizers}
         for name, module in raw.items():
             if name not in self.graph.owner:
