@@ -3,6 +3,8 @@ trained by a two time-scale update rule converge to a local Nash equilibrium", e
 when the features are Inception's), and its ratio to the real-vs-real baseline."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
@@ -30,12 +32,25 @@ def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     which has the same eigenvalues as Σ_a Σ_b: real, no complex round-off from a general sqrtm.
     Tiny negative results from round-off are clipped to 0.
     """
-    mu_a, sigma_a = gaussian_moments(a)
-    mu_b, sigma_b = gaussian_moments(b)
-    root_a = psd_sqrt(sigma_a)
-    cross = np.linalg.eigvalsh(root_a @ sigma_b @ root_a)
+    return _distance(Gaussian(a), Gaussian(b))
+
+
+class Gaussian:
+    """The moments of one feature set, fitted once and reused; Σ^{1/2} is computed on first use."""
+
+    def __init__(self, features: torch.Tensor):
+        self.mu, self.sigma = gaussian_moments(features)
+
+    @functools.cached_property
+    def root(self) -> np.ndarray:
+        return psd_sqrt(self.sigma)
+
+
+def _distance(a: Gaussian, b: Gaussian) -> float:
+    """`frechet_distance` of two fitted feature sets."""
+    cross = np.linalg.eigvalsh(a.root @ b.sigma @ a.root)
     trace_root = np.sqrt(np.clip(cross, 0.0, None)).sum()
-    distance = ((mu_a - mu_b) ** 2).sum() + np.trace(sigma_a) + np.trace(sigma_b) - 2.0 * trace_root
+    distance = ((a.mu - b.mu) ** 2).sum() + np.trace(a.sigma) + np.trace(b.sigma) - 2.0 * trace_root
     return float(max(distance, 0.0))
 
 
@@ -52,8 +67,10 @@ def frechet_ratio(samples: torch.Tensor, held_out: torch.Tensor, train: torch.Te
     """
     m = min(len(samples), len(held_out))
     rows = torch.randperm(len(held_out), generator=torch.Generator().manual_seed(0))[:m]
-    baseline = _positive_baseline(frechet_distance(held_out[rows], train))
-    return _block_mean(samples, m, lambda block: frechet_distance(block, train)) / baseline, baseline
+    reference = Gaussian(train)
+    baseline = _positive_baseline(_distance(Gaussian(held_out[rows]), reference))
+    blocks = _blocks(samples, m)
+    return sum(_distance(block, reference) for block in blocks) / len(blocks) / baseline, baseline
 
 
 def frechet_ratio_iid(samples: torch.Tensor, train: torch.Tensor, m: int, draws: int = 20) -> tuple[float, float]:
@@ -75,16 +92,17 @@ def frechet_ratio_iid(samples: torch.Tensor, train: torch.Tensor, m: int, draws:
                             f"{len(samples)}, train rows {len(train)} - 2)")
     generator = torch.Generator().manual_seed(0)
     splits = [torch.randperm(len(train), generator=generator) for _ in range(draws)]
-    baseline = _positive_baseline(sum(frechet_distance(train[p[:m]], train[p[m:]]) for p in splits) / draws)
-    score = sum(_block_mean(samples, m, lambda block, rest=train[p[m:]]: frechet_distance(block, rest))
-                for p in splits) / draws
+    rests = [Gaussian(train[p[m:]]) for p in splits]
+    drawn = [_distance(Gaussian(train[p[:m]]), rest) for p, rest in zip(splits, rests)]
+    baseline = _positive_baseline(sum(drawn) / draws)
+    blocks = _blocks(samples, m)
+    score = sum(_distance(block, rest) for block in blocks for rest in rests) / (len(blocks) * draws)
     return score / baseline, baseline
 
 
-def _block_mean(samples: torch.Tensor, m: int, distance) -> float:
-    """Mean of `distance(block)` over the disjoint m-row blocks of `samples` (a tail < m is left out)."""
-    blocks = [distance(samples[i:i + m]) for i in range(0, len(samples) - m + 1, m)]
-    return sum(blocks) / len(blocks)
+def _blocks(samples: torch.Tensor, m: int) -> list[Gaussian]:
+    """The fitted disjoint m-row blocks of `samples` (a tail < m is left out)."""
+    return [Gaussian(samples[i:i + m]) for i in range(0, len(samples) - m + 1, m)]
 
 
 def _positive_baseline(baseline: float) -> float:
