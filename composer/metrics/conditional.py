@@ -23,7 +23,7 @@ import torch
 
 from composer.errors import ComposerError
 from composer.generate import generate, reference_table
-from composer.metrics.digits_classifier import digits_classifier
+from composer.metrics.digits_classifier import classifier_for
 from composer.metrics.digits_quality import reference_digits
 from composer.metrics.frechet import frechet_distance
 from composer.nodes import Tensor
@@ -53,7 +53,7 @@ def score_samples(samples: torch.Tensor, requested: torch.Tensor, classes: int, 
     if samples.dim() != 4 or len(samples) != len(requested):
         raise ComposerError(f"metric 'class_agreement': expected {len(requested)} images [N, C, H, W], "
                             f"got {tuple(samples.shape)}")
-    classifier = classifier or digits_classifier(samples.shape[-1])
+    classifier = classifier or classifier_for(samples)
     scores = agreement_scores(classifier.predict(samples), requested, classes)
     scores["frechet"] = frechet_distance(classifier.features(samples), classifier.features(reference))
     return scores

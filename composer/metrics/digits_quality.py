@@ -23,7 +23,7 @@ import torch
 from composer.data.digits import digits
 from composer.data.table import Table
 from composer.errors import ComposerError
-from composer.metrics.digits_classifier import digits_classifier
+from composer.metrics.digits_classifier import classifier_for
 from composer.metrics.frechet import frechet_distance, frechet_ratio_iid
 
 
@@ -53,7 +53,7 @@ def digit_quality(
         raise ComposerError(
             f"metric 'digits': expected square images [N >= 2, C, H, H], got {tuple(samples.shape)}"
         )
-    classifier = digits_classifier(samples.shape[-1])
+    classifier = classifier_for(samples)
     probabilities = classifier.probabilities(samples)
     num_classes = probabilities.shape[1]
     predicted = probabilities.argmax(dim=1)

@@ -50,7 +50,7 @@ def paired(*, runner, input: Tensor, output: Tensor, target: Tensor | None = Non
     (default: the whole test split). Noise the flow reads is drawn from a fixed seed.
     """
     from composer.generate import run_flow
-    from composer.metrics.digits_classifier import digits_classifier
+    from composer.metrics.digits_classifier import classifier_for
 
     names = [input, output] + [t for t in (target, labels) if t is not None]
     feed = held_out_feed(runner, output, names, n)
@@ -60,7 +60,7 @@ def paired(*, runner, input: Tensor, output: Tensor, target: Tensor | None = Non
     if target is not None:
         results["l1"] = mean_l1(values[output], values[target])
     if labels is not None:
-        judge = digits_classifier(values[output].shape[-1])
+        judge = classifier_for(values[output])
         results["label_preservation"] = agreement(values[output], values[labels], judge)
         results["untranslated_label_preservation"] = agreement(values[input], values[labels], judge)
     return results
