@@ -12,6 +12,12 @@ of conditional-GAN evaluations (e.g. Odena et al. 2017, AC-GAN §4.1; Miyato & K
 - `frechet`: Fréchet distance (Heusel et al. 2017) of the samples to the held-out real digits in
   the classifier's feature space, as the `digits` metric computes it.
 
+With `permute: true` the labels are an unsupervised code, e.g. InfoGAN's categorical latent (Chen
+et al. 2016), whose values name no class: each code value is first matched one-to-one to a class
+so that the matched pairs agree most often (the Hungarian algorithm, scipy's
+`linear_sum_assignment`), the "unsupervised clustering accuracy" of InfoGAN §7.1. The mapping
+found is reported as `code_0` ... (the class each code value draws).
+
 For diffusion with classifier-free guidance (Ho & Salimans 2022) `guidance` lists the scales to
 compare; with several, every key carries its scale: `agreement@g0`, `frechet@g2`, ... Every
 scale draws from the same noise, so the comparison is paired.
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import networkx as nx
 import torch
+from scipy.optimize import linear_sum_assignment
 
 from composer.errors import ComposerError
 from composer.generate import generate, reference_table
@@ -46,21 +53,34 @@ def agreement_scores(predicted: torch.Tensor, requested: torch.Tensor, classes: 
             "worst_class": worst}
 
 
+def best_matching(predicted: torch.Tensor, codes: torch.Tensor, classes: int) -> torch.Tensor:
+    """[classes] int64: the class matched to each code value, one-to-one, maximising how many
+    samples drawn with a code are predicted as its class (Hungarian algorithm)."""
+    counts = torch.zeros(classes, classes, dtype=torch.float64)
+    counts.index_put_((codes.cpu(), predicted.cpu()), torch.ones(len(codes), dtype=torch.float64), accumulate=True)
+    code_rows, matched = linear_sum_assignment(counts.numpy(), maximize=True)
+    return torch.as_tensor(matched[code_rows.argsort()], dtype=torch.int64)
+
+
 def score_samples(samples: torch.Tensor, requested: torch.Tensor, classes: int, reference: torch.Tensor,
-                  classifier=None) -> dict:
-    """`agreement_scores` of the classifier's predictions, and `frechet` of the samples' features
-    to those of the real `reference` images."""
+                  classifier=None, permute: bool = False) -> dict:
+    """`agreement_scores` of the classifier's predictions (after `best_matching` of the codes
+    with `permute`), and `frechet` of the samples' features to those of the real `reference` images."""
     if samples.dim() != 4 or len(samples) != len(requested):
         raise ComposerError(f"metric 'class_agreement': expected {len(requested)} images [N, C, H, W], "
                             f"got {tuple(samples.shape)}")
     classifier = classifier or classifier_for(samples)
-    scores = agreement_scores(classifier.predict(samples), requested, classes)
+    predicted = classifier.predict(samples).cpu()
+    matched = best_matching(predicted, requested, classes) if permute else torch.arange(classes)
+    scores = agreement_scores(predicted, matched[requested], classes)
+    if permute:
+        scores.update({f"code_{code}": int(c) for code, c in enumerate(matched)})
     scores["frechet"] = frechet_distance(classifier.features(samples), classifier.features(reference))
     return scores
 
 
 def class_agreement(*, runner, labels: Tensor, output: Tensor | None = None, n: int = 1000, classes: int = 10,
-                    guidance: list | None = None) -> dict[str, float]:
+                    guidance: list | None = None, permute: bool = False) -> dict[str, float]:
     """Generate `n` samples for evenly requested labels fed to `labels` -- the flow tensor
     `output` (GANs), or the generating objective's sampler when `output` is None and
     `sample.objective` is set, once per scale in `guidance` (default: `sample.guidance`) -- and
@@ -68,6 +88,8 @@ def class_agreement(*, runner, labels: Tensor, output: Tensor | None = None, n: 
     spec = runner.spec
     from_recipe = output is None and bool(spec.sample.objective)
     scales = _scales(spec, from_recipe, guidance)
+    if not isinstance(permute, bool):
+        raise ComposerError(f"metric 'class_agreement': permute takes true or false, got {permute!r}")
     _check_conditioned(runner, labels, output or spec.sample.objective or spec.sample.output)
     requested = requested_labels(n, classes)
     results: dict[str, float] = {}
@@ -78,7 +100,7 @@ def class_agreement(*, runner, labels: Tensor, output: Tensor | None = None, n: 
         if reference is None:
             reference = _reference_images(runner, samples.shape[-1])
         suffix = f"@g{scale:g}" if len(scales) > 1 else ""
-        scores = score_samples(samples, requested, classes, reference)
+        scores = score_samples(samples, requested, classes, reference, permute=permute)
         results.update({f"{key}{suffix}": value for key, value in scores.items()})
     return results
 

@@ -9,7 +9,8 @@ from composer import api
 from composer.data.digits import digits
 from composer.errors import ComposerError, SpecError
 from composer.metrics import METRICS, conditional
-from composer.metrics.conditional import agreement_scores, class_agreement, requested_labels, score_samples
+from composer.metrics.conditional import (agreement_scores, best_matching, class_agreement, requested_labels,
+                                          score_samples)
 
 
 def tiny_cgan():
@@ -85,6 +86,34 @@ def test_real_digits_agree_with_their_labels_and_shuffled_ones_do_not():
     shuffled = test.y[torch.randperm(len(test.y), generator=torch.Generator().manual_seed(0))]
     other = score_samples(test.x, shuffled, 10, test.x)
     assert 0.03 < other["agreement"] < 0.2 and other["agreement_min_class"] < 0.1
+
+
+def test_best_matching_finds_the_permutation_a_code_draws():
+    codes = torch.arange(40) % 4
+    drawn = torch.tensor([2, 0, 3, 1])[codes]          # code 0 draws class 2, code 1 class 0, ...
+    drawn[0] = 1                                      # one sample of code 0 judged as class 1
+    assert best_matching(drawn, codes, 4).tolist() == [2, 0, 3, 1]
+    tied = torch.tensor([0, 0, 1, 1])                 # codes 0 and 1 both draw class 0 more often:
+    assert sorted(best_matching(tied, torch.tensor([0, 1, 0, 1]), 2).tolist()) == [0, 1]   # still one-to-one
+
+
+def test_permuted_codes_of_real_digits_agree_after_matching():
+    test = digits(split="test")
+    permutation = torch.tensor([3, 7, 0, 9, 1, 5, 2, 8, 6, 4])
+    codes = permutation.argsort()[test.y]             # the code that stands for each digit's class
+    as_labels = score_samples(test.x, codes, 10, test.x)
+    matched = score_samples(test.x, codes, 10, test.x, permute=True)
+    assert as_labels["agreement"] < 0.2 and "code_0" not in as_labels
+    assert matched["agreement"] >= 0.97 and matched["agreement_min_class"] >= 0.9
+    assert [matched[f"code_{k}"] for k in range(10)] == permutation.tolist()
+    shuffled = codes[torch.randperm(len(codes), generator=torch.Generator().manual_seed(0))]
+    assert score_samples(test.x, shuffled, 10, test.x, permute=True)["agreement"] < 0.25   # matching cannot invent it
+
+
+def test_permute_must_be_a_boolean():
+    runner = api.runner(api.from_dict(tiny_cgan()), cpu=True)
+    with pytest.raises(ComposerError, match="permute takes true or false, got 'yes'"):
+        class_agreement(runner=runner, labels="y_fake", output="fake", n=20, permute="yes")
 
 
 @pytest.mark.parametrize("shuffle", [False, True])
