@@ -77,6 +77,10 @@ COLUMNS = {  # eval.json key -> (column title, format, scale)
 
 
 def kind(results: dict) -> str:
+    """The table a graph's results go to; an unsupervised code scored by `class_agreement`
+    (permute, e.g. InfoGAN) keeps an unconditional graph among the digits."""
+    if "class_agreement.code_0" in results:
+        return "digits"
     return next(k for k in COLUMNS if any(key.startswith(k + ".") for key in results))
 
 
