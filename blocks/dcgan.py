@@ -77,14 +77,26 @@ class DCGANDiscriminator(nn.Module):
     `discriminator_trunk` (Conv + LeakyReLU(0.2), then n − 1 × Conv + BN + LeakyReLU(0.2)
     doubling the width), then a final Conv(→ 1, 4, 1, 0) on the 4×4 core. All convs without
     bias; init N(0, 0.02) as the reference `weights_init`.
+
+    aux_classes > 0 adds a second head on the same trunk, Linear(4·4·channels → aux_classes),
+    and returns (logits [B], aux_logits [B, aux_classes]): AC-GAN's class head (Odena et al.
+    2017) or InfoGAN's Q for a categorical code (Chen et al. 2016); a graph names the critic's
+    output as `critic: D[0]` and reads the head as `D(x)` then `[1]`.
     """
 
-    def __init__(self, *, image_size: int, channels: int, width: int = 64):
+    def __init__(self, *, image_size: int, channels: int, width: int = 64, aux_classes: int = 0):
         super().__init__()
+        if aux_classes < 0:
+            raise ValueError(f"aux_classes={aux_classes}; expected 0 (no auxiliary head) or a number of classes")
         layers = discriminator_trunk(image_size=image_size, channels=channels, width=width)
-        layers.append(nn.Conv2d(trunk_width(image_size, width), 1, 4, 1, 0, bias=False))
-        self.net = nn.Sequential(*layers)
+        core = trunk_width(image_size, width)
+        self.net = nn.Sequential(*layers, nn.Conv2d(core, 1, 4, 1, 0, bias=False))
+        self.aux = nn.Linear(core * 16, aux_classes) if aux_classes else None
         gan_init_(self)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return einops.rearrange(self.net(x), "b 1 1 1 -> b")
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        if self.aux is None:
+            return einops.rearrange(self.net(x), "b 1 1 1 -> b")
+        h = self.net[:-1](x)
+        logits = einops.rearrange(self.net[-1](h), "b 1 1 1 -> b")
+        return logits, self.aux(einops.rearrange(h, "b c h w -> b (c h w)"))

@@ -68,7 +68,7 @@ def build(spec: Spec, check_shapes: bool = True) -> Graph:
     for module in spec.modules:
         _check_block(spec, module, BLOCKS, ("modules", module.name))
     lowered = lower(spec)
-    table = _resolve(spec, _unique(spec, lowered.nodes), lowered.aliases)
+    table = _merge_repeated_calls(_resolve(spec, _unique(spec, lowered.nodes), lowered.aliases))
     _check_references(spec, table)
     _check_sample(spec, table, lowered.generators)
     _check_metrics(spec, table)
@@ -123,6 +123,23 @@ def _resolve(spec: Spec, table: dict[str, Node], aliases: dict[str, str]) -> dic
                             table[alias].loc)
     return {name: replace(node, inputs=tuple(aliases.get(i, i) for i in node.inputs))
             for name, node in table.items()}
+
+
+def _merge_repeated_calls(table: dict[str, Node]) -> dict[str, Node]:
+    """A module applied to the same tensors is one value: a later call (a recipe's `D(fake)` beside
+    the flow's) becomes `same(first)`, so each phase computes it once and every name stays valid.
+    (Written twice, a module with dropout is still called once: feed it two inputs for two draws.)"""
+    from .ops import Same
+
+    first: dict[tuple, str] = {}
+    merged = dict(table)
+    for name, node in table.items():
+        if node.kind != "call":
+            continue
+        seen = first.setdefault((node.target, node.inputs), name)
+        if seen != name:
+            merged[name] = replace(node, kind="fn", target="same", inputs=(seen,), op=Same())
+    return merged
 
 
 def _check_references(spec: Spec, table: dict[str, Node]) -> None:

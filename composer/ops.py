@@ -17,10 +17,12 @@ shows each op with its arguments.
 """
 from __future__ import annotations
 
+import re
+
 import einops
 import torch
 
-from .nodes import Op
+from .nodes import Node, Op
 from .registry import Registry
 
 
@@ -94,6 +96,16 @@ class Exp(FlowOp):
         return torch.exp(x)
 
 
+class Same(FlowOp):
+    """The value of another node: a module call written twice on the same tensors (a flow entry
+    and a recipe both calling `D(fake)`) is computed once, the repeat names the first."""
+
+    name = "same"
+
+    def __call__(self, ctx, x):
+        return x
+
+
 class Index(FlowOp):
     """Element `i` of a multi-output value (a module returning a tuple, `chunk`), or x[:, i] of a
     tensor (per-sample index along its first non-batch axis). Written `h[i]`."""
@@ -109,7 +121,33 @@ class Index(FlowOp):
             if not -len(x) <= i < len(x):
                 raise IndexError(f"index {i} out of range for {len(x)} outputs")
             return x[i]
+        if x.dim() < 2:
+            raise IndexError(f"[{i}] of one tensor of shape {list(x.shape)}: it has no axis to index (a module with "
+                             "several outputs returns a tuple; this one returned one tensor)")
         return x[:, i]
+
+
+_MODULE_OUTPUT = re.compile(r"([A-Za-z_]\w*)(?:\[(-?\d+)\])?")
+
+
+def module_output(ref: str) -> tuple[str, int | None]:
+    """A module a recipe calls, `D`, or one output of a multi-output module, `D[1]` (a critic
+    with an auxiliary head: `critic: D[0]`, and the flow reads `D(fake)` -> `[1]`)."""
+    match = _MODULE_OUTPUT.fullmatch(ref.strip()) if isinstance(ref, str) else None
+    if match is None:
+        raise ValueError(f"'{ref}' is not a module: expected a module name, or NAME[i] for output i of a "
+                         "module with several outputs")
+    return match[1], None if match[2] is None else int(match[2])
+
+
+def call_output(name: str, ref: str, inputs: tuple[str, ...]) -> list[Node]:
+    """The nodes of `name = ref(*inputs)`: one call, or for `D[i]` the call `name.out` and
+    output i of it as `name`."""
+    module, i = module_output(ref)
+    if i is None:
+        return [Node(name, "call", module, inputs)]
+    return [Node(f"{name}.out", "call", module, inputs),
+            Node(name, "fn", "index", (f"{name}.out",), op=Index(i=i))]
 
 
 class Chunk(FlowOp):

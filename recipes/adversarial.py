@@ -10,6 +10,9 @@ each tagged with who minimises it (Goodfellow et al. 2014; the course notes' pra
 
 `real` and `fake` may each be a list of tensors, passed to the critic together: a conditional
 critic `D(x, y)` (real: [x, y], fake: [fake, y_fake]) or a critic on pairs `D(x, z)` (BiGAN/ALI).
+A critic with several outputs (a trunk shared with an auxiliary head: AC-GAN's classifier,
+InfoGAN's Q) is named with the output that holds the logits, `critic: D[0]`; the flow reads the
+other head from its own call, `D(fake)` then `[1]`, and that term trains D and whatever made `fake`.
 The scheduler, not this file, decides where the detach goes and what is frozen.
 """
 from __future__ import annotations
@@ -22,6 +25,7 @@ import torch.nn.functional as F
 
 from composer.errors import did_you_mean
 from composer.nodes import Loss, Node, Tensors
+from composer.ops import call_output, module_output
 from composer.registry import Registry
 
 from .penalties import PENALTIES
@@ -68,6 +72,9 @@ class LogitLoss:
         self.fn, self.label = fn, label
 
     def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        if isinstance(logits, (tuple, list)):
+            raise ValueError(f"the critic returned {len(logits)} outputs, not logits: name the output that holds "
+                             "the logits, e.g. critic: D[0]")
         return _per_sample(self.fn(logits))
 
     def __repr__(self) -> str:
@@ -81,6 +88,7 @@ def adversarial(name, /, *, critic: str, real: Tensors, fake: Tensors, loss: str
     """Expand into critic calls and the terms D_real, D_fake (critic), G (producer of `fake`) and,
     with train_real, E (producer of `real`).
 
+    critic: a module, or `D[i]` for output i of a module with several heads.
     loss: non_saturating | minimax | lsgan | hinge | wgan. critic_weight scales the critic's terms
     (0.5 gives CycleGAN's (real + fake) / 2), generator_weight the G and E terms. penalty: r1
     (Mescheder et al. 2018) or wgan_gp (Gulrajani et al. 2017), weighted by penalty_weight.
@@ -95,16 +103,17 @@ def adversarial(name, /, *, critic: str, real: Tensors, fake: Tensors, loss: str
     if pool and len(fake) > 1:
         raise ValueError("pool keeps single images: it needs one fake tensor, not a list")
     game = LOSSES[loss]
-    nodes = [Node(f"{name}.real_logits", "call", critic, real)]
+    critic_ref, critic = critic, module_output(critic)[0]
+    nodes = call_output(f"{name}.real_logits", critic_ref, real)
     fake_for_critic = fake
     if pool:
         fake_for_critic = (f"{name}.pool",)
         nodes.append(Node(f"{name}.pool", "fn", "image_pool", fake, op=ImagePool(pool, pool_prob, f"{name}.pool")))
-    nodes.append(Node(f"{name}.fake_logits", "call", critic, fake_for_critic))
+    nodes += call_output(f"{name}.fake_logits", critic_ref, fake_for_critic)
     gen_logits = f"{name}.fake_logits"
     if pool:
         gen_logits = f"{name}.gen_logits"
-        nodes.append(Node(gen_logits, "call", critic, fake))
+        nodes += call_output(gen_logits, critic_ref, fake)
     nodes += [
         _term(name, "D_real", f"{name}.real_logits", game.D_real, loss, trains=(critic,), weight=critic_weight),
         _term(name, "D_fake", f"{name}.fake_logits", game.D_fake, loss, trains=(critic,), weight=critic_weight),
@@ -113,7 +122,7 @@ def adversarial(name, /, *, critic: str, real: Tensors, fake: Tensors, loss: str
     if train_real:
         nodes.append(_term(name, "E", f"{name}.real_logits", game.E, loss, exclude=(critic,), weight=generator_weight))
     if penalty is not None:
-        nodes += _penalty_nodes(name, penalty, penalty_weight, critic, real, fake_for_critic)
+        nodes += _penalty_nodes(name, penalty, penalty_weight, critic_ref, real, fake_for_critic)
     return nodes
 
 
@@ -126,10 +135,11 @@ def _term(name, term, logits, fn, loss, **tags) -> Node:
     return Node(f"{name}.{term}", "term", label, (logits,), op=Loss(LogitLoss(fn, label), label), **tags)
 
 
-def _penalty_nodes(name, penalty, penalty_weight, critic, real, fake) -> list[Node]:
+def _penalty_nodes(name, penalty, penalty_weight, critic_ref, real, fake) -> list[Node]:
     if penalty not in PENALTIES:
         raise ValueError(f"unknown penalty '{penalty}'{did_you_mean(penalty, PENALTIES)}")
-    op = PENALTIES[penalty](critic=critic)
+    critic, output = module_output(critic_ref)
+    op = PENALTIES[penalty](critic=critic, output=output)
     inputs = real + fake if op.needs_fake else real
     return [
         Node(f"{name}.{penalty}", "fn", penalty, inputs, op=op, modules=(critic,)),

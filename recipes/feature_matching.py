@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from composer.nodes import Loss, Node, Tensors
+from composer.ops import call_output, module_output
 
 
 def mean_feature_distance(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -19,13 +20,14 @@ def mean_feature_distance(real: torch.Tensor, fake: torch.Tensor) -> torch.Tenso
 
 
 def feature_matching(name, /, *, features: str, real: Tensors, fake: Tensors) -> list[Node]:
-    """Call `features` on `real` and on `fake` (tensor names or lists, as the critic takes
-    them) and add the term `NAME.G`: the squared distance of their batch means."""
+    """Call `features` (a module, or `D[i]`: output i of a module with several heads) on `real`
+    and on `fake` (tensor names or lists, as the critic takes them) and add the term `NAME.G`:
+    the squared distance of their batch means."""
     real = (real,) if isinstance(real, str) else tuple(real)
     fake = (fake,) if isinstance(fake, str) else tuple(fake)
     return [
-        Node(f"{name}.real_features", "call", features, real),
-        Node(f"{name}.fake_features", "call", features, fake),
+        *call_output(f"{name}.real_features", features, real),
+        *call_output(f"{name}.fake_features", features, fake),
         Node(f"{name}.G", "term", "feature_matching", (f"{name}.real_features", f"{name}.fake_features"),
-             op=Loss(mean_feature_distance, "feature_matching"), exclude=(features,)),
+             op=Loss(mean_feature_distance, "feature_matching"), exclude=(module_output(features)[0],)),
     ]

@@ -12,12 +12,15 @@ from composer.nodes import Op
 from composer.registry import Registry
 
 
-def _grad_sq_norm(critic, inputs: list[torch.Tensor], scale: float = 1.0) -> torch.Tensor:
-    """‖∇_x critic(x)‖² per sample; under fp16 the output is scaled by the phase's loss scale
-    before differentiating and the gradients divided back in fp32 (composer/precision.py)."""
+def _grad_sq_norm(critic, inputs: list[torch.Tensor], scale: float = 1.0, output: int | None = None) -> torch.Tensor:
+    """‖∇_x critic(x)‖² per sample (of the critic's output `output` when it has several); under
+    fp16 the output is scaled by the phase's loss scale before differentiating and the gradients
+    divided back in fp32 (composer/precision.py)."""
     inputs = [x.detach().requires_grad_(True) if x.is_floating_point() else x for x in inputs]
     wrt = [x for x in inputs if x.is_floating_point()]
     out = critic(*inputs)
+    if output is not None:
+        out = out[output]
     grads = torch.autograd.grad(out.sum() * scale if scale != 1.0 else out.sum(), wrt, create_graph=True)
     if scale != 1.0:
         grads = [g.float() / scale for g in grads]
@@ -27,14 +30,15 @@ def _grad_sq_norm(critic, inputs: list[torch.Tensor], scale: float = 1.0) -> tor
 class _Penalty(Op):
     needs_fake = False
 
-    def __init__(self, *, critic: str):
-        self.critic = critic
+    def __init__(self, *, critic: str, output: int | None = None):
+        self.critic, self.output = critic, output
 
     def meta(self, ctx, *inputs):
         return torch.empty(inputs[0].shape[0], device="meta")
 
     def __repr__(self) -> str:
-        return f"{self.name}[{self.critic}]"
+        shown = self.critic if self.output is None else f"{self.critic}[{self.output}]"
+        return f"{self.name}[{shown}]"
 
 
 class R1(_Penalty):
@@ -43,7 +47,7 @@ class R1(_Penalty):
     name = "r1"
 
     def __call__(self, ctx, *real: torch.Tensor) -> torch.Tensor:
-        return 0.5 * _grad_sq_norm(ctx.modules[self.critic], list(real), ctx.grad_scale)
+        return 0.5 * _grad_sq_norm(ctx.modules[self.critic], list(real), ctx.grad_scale, self.output)
 
 
 class WGANGP(_Penalty):
@@ -59,7 +63,7 @@ class WGANGP(_Penalty):
         first = real[0]
         alpha = torch.rand(first.shape[0], generator=ctx.generator).to(first.device)
         mixed = [_mix(alpha, r, f) for r, f in zip(real, fake)]
-        return (_grad_sq_norm(ctx.modules[self.critic], mixed, ctx.grad_scale).sqrt() - 1) ** 2
+        return (_grad_sq_norm(ctx.modules[self.critic], mixed, ctx.grad_scale, self.output).sqrt() - 1) ** 2
 
 
 def _mix(alpha: torch.Tensor, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -72,4 +76,4 @@ def _mix(alpha: torch.Tensor, real: torch.Tensor, fake: torch.Tensor) -> torch.T
 PENALTIES = Registry("penalty", {
     "r1": R1,
     "wgan_gp": WGANGP,
-}, supplied=("critic",))
+}, supplied=("critic", "output"))

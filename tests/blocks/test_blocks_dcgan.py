@@ -62,3 +62,20 @@ def test_image_size_must_be_a_power_of_two_from_8(image_size):
         G(image_size=image_size, channels=1, latent=4)
     with pytest.raises(ValueError, match=msg):
         D(image_size=image_size, channels=1)
+
+
+def test_auxiliary_head_shares_the_trunk():
+    d = D(image_size=16, channels=1, width=8, aux_classes=10)
+    x = torch.randn(3, 1, 16, 16)
+    logits, aux_logits = d(x)
+    assert logits.shape == (3,) and aux_logits.shape == (3, 10)
+    plain = D(image_size=16, channels=1, width=8)
+    plain.load_state_dict({k: v for k, v in d.state_dict().items() if not k.startswith("aux.")})
+    assert torch.equal(plain(x), logits)            # same logits, same keys as the one-head critic
+    (grad,) = torch.autograd.grad(aux_logits.sum(), d.net[0].weight)
+    assert grad.abs().sum() > 0                     # the head reads the shared trunk
+
+
+def test_auxiliary_classes_must_not_be_negative():
+    with pytest.raises(ValueError, match=r"aux_classes=-1; expected 0 \(no auxiliary head\) or a number of classes"):
+        D(image_size=16, channels=1, aux_classes=-1)

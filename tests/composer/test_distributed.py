@@ -2,7 +2,7 @@
 distributed.
 
 Three launches run side by side (started once for the module; ~40 s on a loaded 2-core machine):
-  - torchrun, 2 processes: tests/dist/train_scenarios.py trains five small graphs in sequence
+  - torchrun, 2 processes: tests/dist/train_scenarios.py trains six small graphs in sequence
     (tests/dist/scenarios.py) and writes each rank's weights;
   - `composer run` through `accelerate launch` and through `torchrun -m composer run`.
 Each scenario is checked twice: the ranks end bitwise identical, and equal (<= 1e-5) to ONE process
@@ -139,7 +139,7 @@ def _assert_close(reference: dict, rank0: dict, skip=frozenset()) -> None:
             torch.testing.assert_close(rank0[key], value, rtol=0, atol=1e-5, msg=lambda m: f"{key}: {m}")
 
 
-@pytest.mark.parametrize("name", ["r1_fed", "plain", "wgan_gp", "diffusion"])
+@pytest.mark.parametrize("name", ["r1_fed", "plain", "wgan_gp", "diffusion", "two_heads"])
 def test_two_ranks_equal_one_process_on_the_global_batch(launches, name):
     reference, _ = _one_process(name)
     rank0, rank1 = _ranks(launches, name)

@@ -122,3 +122,21 @@ def test_name_defined_twice():
     data["flow"]["real"] = "G(z)"
     with pytest.raises(SpecError, match="'real' is defined twice"):
         build(from_dict(data))
+
+
+def test_a_call_written_twice_is_one_value_and_both_names_stay_usable(tmp_path):
+    from composer import api
+
+    data = small_dcgan()
+    data["flow"]["again"] = "G(z)"                       # the same module on the same tensors
+    data["flow"]["judged"] = "D(fake)"                   # the adversarial recipe calls D(fake) too
+    data["sample"]["output"] = "again"
+    graph = build(from_dict(data))
+    assert (graph.nodes["again"].kind, graph.nodes["again"].target, graph.nodes["again"].inputs) == \
+        ("fn", "same", ("fake",))
+    assert graph.nodes["judged"].kind == "call"           # the first written keeps the call
+    assert graph.nodes["gan.fake_logits"].inputs == ("judged",)
+    assert graph.shapes["again"] == graph.shapes["fake"]
+    runner = api.runner(from_dict(data), cpu=True)
+    runner.step()
+    assert runner.forward_calls["G"] == 1

@@ -15,7 +15,7 @@ from conftest import GRAPHS
 from specs import small_2d_gan
 
 STEPS = 3
-BATCH = {"r1_fed": 8, "plain": 8, "wgan_gp": 8, "cyclegan": 2, "diffusion": 4}   # per process
+BATCH = {"r1_fed": 8, "plain": 8, "wgan_gp": 8, "cyclegan": 2, "diffusion": 4, "two_heads": 4}   # per process
 FED = {"r1_fed": ("real", "z")}
 
 
@@ -41,7 +41,29 @@ def spec(name: str, batch: int):
         return api.load(GRAPHS / "diffusion.yaml", [
             steps, f"train.batch={batch}", one, "modules.eps_net.width=8", "modules.eps_net.groups=4",
             "optimizers.eps_net.lr_schedule={type: constant}", "train.ema={eps_net: 0.5}"])
+    if name == "two_heads":    # InfoGAN's Q on the critic's trunk: critic D[0], R1 on that output
+        return api.from_dict(_two_heads(), [steps, f"train.batch={batch}", one])
     raise KeyError(name)
+
+
+def _two_heads() -> dict:
+    """A code-reading critic without BatchNorm (8x8: the DCGAN trunk is one conv) and an MLP G."""
+    return {
+        "name": "two_heads",
+        "inputs": {"real": {"source": "digits", "size": 8}, "z": {"noise": "normal", "shape": [4]},
+                   "c": {"noise": "categorical", "classes": 3}},
+        "modules": {"G": {"block": "MLP", "in_features": 7, "hidden": 16, "depth": 2, "out_features": 64},
+                    "D": {"block": "DCGANDiscriminator", "image_size": 8, "channels": 1, "width": 4,
+                          "aux_classes": 3}},
+        "flow": {"code": "one_hot(c, num_classes=3)", "zc": "cat(z, code)", "flat": "G(zc)",
+                 "fake": 'rearrange(flat, pattern="b (c h w) -> b c h w", c=1, h=8, w=8)',
+                 "judged": "D(fake)", "c_logits": "judged[1]"},
+        "objectives": {"gan": {"recipe": "adversarial", "critic": "D[0]", "real": "real", "fake": "fake",
+                               "penalty": "r1", "penalty_weight": 1.0},
+                       "info": {"recipe": "cross_entropy", "logits": "c_logits", "labels": "c"}},
+        "optimizers": {"D": {"params": ["D"], "lr": 1e-3}, "G": {"params": ["G"], "lr": 1e-3}},
+        "train": {"steps": 3, "batch": 4},
+    }
 
 
 def feed(name: str, step: int, rank: int, world: int, batch: int) -> dict | None:
