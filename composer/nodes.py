@@ -87,6 +87,19 @@ class Op:
         return self(ctx, *inputs)
 
 
+class FlowOp(Op):
+    """An op with a name and keyword arguments, printed as `name[k=v](inputs)` in the plan."""
+
+    name = "op"
+
+    def __init__(self, **args):
+        self.args = args
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in self.args.items())
+        return f"{self.name}[{shown}]" if shown else self.name
+
+
 class Loss(Op):
     """A term op around a plain per-sample loss callable `fn(*tensors) -> [B]`."""
 

@@ -10,6 +10,7 @@
     flat:   rearrange(x, pattern="b c h w -> b (c h w)")             (einops)
     z:      reparameterize(mu, logvar)     mu + exp(logvar / 2) * eps, eps ~ N(0, I)
     y_in:   drop_condition(y, p=0.1)       the null condition with probability p (CFG training)
+    seen:   diffaugment(real)              DiffAugment: brightness, contrast, shift, cutout (diffaugment.py)
 
 Each op's keyword arguments are exactly what YAML may give (checked against the signature);
 its tensors are positional. Shapes are checked on the meta device like blocks, and the plan
@@ -22,21 +23,9 @@ import re
 import einops
 import torch
 
-from .nodes import Node, Op
+from .nodes import FlowOp, Node
+from .diffaugment import DiffAugment
 from .registry import Registry
-
-
-class FlowOp(Op):
-    """An op with a name and keyword arguments, printed as `name[k=v](inputs)` in the plan."""
-
-    name = "op"
-
-    def __init__(self, **args):
-        self.args = args
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in self.args.items())
-        return f"{self.name}[{shown}]" if shown else self.name
 
 
 class Cat(FlowOp):
@@ -262,4 +251,5 @@ OPS = Registry("op", {
     "repeat": Repeat,
     "reparameterize": Reparameterize,
     "drop_condition": DropCondition,
+    "diffaugment": DiffAugment,
 })

@@ -272,6 +272,7 @@ OP_EXAMPLES = {
     "repeat": ({"pattern": "b c -> b c h w", "h": 3, "w": 2}, [(2, 4)], (2, 4, 3, 2)),
     "reparameterize": ({}, [(2, 3), (2, 3)], (2, 3)),
     "drop_condition": ({"p": 0.5}, [Labels(6, 10)], (6,)),
+    "diffaugment": ({}, [(3, 2, 8, 8)], (3, 2, 8, 8)),
 }
 OPS = sorted(registry.get("ops"))
 
