@@ -128,18 +128,30 @@ def _resolve(spec: Spec, table: dict[str, Node], aliases: dict[str, str]) -> dic
 def _merge_repeated_calls(table: dict[str, Node]) -> dict[str, Node]:
     """A module applied to the same tensors is one value: a later call (a recipe's `D(fake)` beside
     the flow's) becomes `same(first)`, so each phase computes it once and every name stays valid.
+    Merged values count as the same tensors, so whole repeated chains merge (`N(M(x))` twice).
     (Written twice, a module with dropout is still called once: feed it two inputs for two draws.)"""
     from .ops import Same
 
-    first: dict[tuple, str] = {}
-    merged = dict(table)
-    for name, node in table.items():
-        if node.kind != "call":
-            continue
-        seen = first.setdefault((node.target, node.inputs), name)
-        if seen != name:
-            merged[name] = replace(node, kind="fn", target="same", inputs=(seen,), op=Same())
-    return merged
+    alias: dict[str, str] = {}
+    while True:
+        first: dict[tuple, str] = {}
+        for name, node in table.items():
+            if node.kind == "call" and name not in alias:
+                key = (node.target, tuple(_root(alias, i) for i in node.inputs))
+                first.setdefault(key, name)
+                if first[key] != name:
+                    alias[name] = first[key]
+                    break
+        else:
+            break
+    return {name: replace(node, kind="fn", target="same", inputs=(alias[name],), op=Same()) if name in alias else node
+            for name, node in table.items()}
+
+
+def _root(alias: dict[str, str], name: str) -> str:
+    while name in alias:
+        name = alias[name]
+    return name
 
 
 def _check_references(spec: Spec, table: dict[str, Node]) -> None:

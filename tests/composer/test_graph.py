@@ -138,3 +138,18 @@ def test_a_call_written_twice_is_one_value_and_both_names_stay_usable():
     run = runner(from_dict(data), cpu=True)
     run.step()
     assert run.forward_calls["G"] == 1
+
+
+def test_a_repeated_chain_of_calls_merges_whole():
+    data = small_dcgan()
+    plain = runner(from_dict(data), cpu=True)
+    plain.step()
+    data["flow"]["again"] = "G(z)"
+    data["flow"]["judged"] = "D(again)"                  # D on a merged value: the recipe's D(fake)
+    data["sample"]["output"] = "again"
+    graph = build(from_dict(data))
+    assert (graph.nodes["judged"].kind, graph.nodes["judged"].inputs) == ("call", ("again",))
+    assert (graph.nodes["gan.fake_logits"].kind, graph.nodes["gan.fake_logits"].inputs) == ("fn", ("judged",))
+    run = runner(from_dict(data), cpu=True)
+    run.step()
+    assert run.forward_calls == plain.forward_calls
