@@ -114,7 +114,7 @@ def _run_shapes(graph, device: torch.device) -> dict[str, tuple | list]:
                 err = _real_error(spec, node.target, inputs) or err
                 where = f" (module {node.target} is defined at {spec.loc('modules', node.target)})"
             raise SpecError(f"{node.describe()} failed on inputs {shapes or '(none)'}: "
-                            f"{_first_line(err)}{where}", node.key, node.loc) from None
+                            f"{_first_line(err)}{where}{_tuple_hint(node, values)}", node.key, node.loc) from None
     return {name: _shape(v) for name, v in values.items()}
 
 
@@ -139,6 +139,16 @@ def _real_error(spec: Spec, name: str, inputs) -> Exception | None:
     except Exception as err:  # noqa: BLE001
         return err
     return None
+
+
+def _tuple_hint(node, values) -> str:
+    """A hint when a failing node was given a multi-output value whole (a module with two heads)."""
+    whole = [i for i in node.inputs if isinstance(values[i], (tuple, list))]
+    if not whole or node.kind == "fn" and node.target == "index":
+        return ""
+    name = whole[0]
+    return (f"; '{name}' holds {len(values[name])} outputs, not one tensor: "
+            f"name the one meant, {name}[0] .. {name}[{len(values[name]) - 1}]")
 
 
 def _first_line(err: Exception) -> str:

@@ -71,6 +71,15 @@ def test_a_critic_with_several_outputs_needs_one_named():
         api.validate(api.from_dict(two_headed(critic="D")))
 
 
+def test_any_term_given_both_outputs_whole_is_told_to_name_one():
+    data = two_headed()
+    data["objectives"]["cls"]["logits"] = "judged"
+    with pytest.raises(SpecError, match=r"objectives.cls: cross_entropy\(judged, real.y\) failed on inputs judged "
+                                        r"\(\[8\], \[8, 10\]\).*; 'judged' holds 2 outputs, not one tensor: "
+                                        r"name the one meant, judged\[0\] .. judged\[1\]"):
+        api.validate(api.from_dict(data))
+
+
 def test_an_output_of_a_one_output_module_is_refused():
     data = small_dcgan()
     data["objectives"]["gan"]["critic"] = "D[0]"
