@@ -14,7 +14,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration
 
-from . import fast
+from . import fast, standing
 from .errors import ComposerError
 from .evaluator import Context, evaluate
 from .feeds import BatchStream
@@ -44,6 +44,7 @@ class Runner:
         self._load_fixed_weights(raw)
         self.raw = raw
         self.ema = {m: copy.deepcopy(raw[m]).requires_grad_(False) for m in spec.train.ema}
+        self._standing: dict[str, int] = {}   # EMA module -> step its batch-norm statistics were estimated at
         self._prepare(raw)
         self.generator = torch.Generator().manual_seed(spec.train.seed * 1000 + 17 + rank)
         self.streams = {i.name: BatchStream(load_table(spec, i), spec.batch_of(i.name),
@@ -211,8 +212,12 @@ class Runner:
                 b_ema.copy_(b)
 
     def unwrapped(self, name: str, ema: bool = True) -> torch.nn.Module:
-        """The module for generation: its EMA copy when there is one."""
+        """The module for generation: its EMA copy when there is one, with its batch-norm
+        statistics re-estimated for its own weights once per step (composer/standing.py)."""
         if ema and name in self.ema:
+            if self._standing.get(name) != self.step_count:
+                self._standing[name] = self.step_count      # first: the estimate itself asks for modules
+                standing.refresh(self, name, self.spec.train.standing_stats)
             return self.ema[name]
         return self.accelerator.unwrap_model(self.modules[name])
 

@@ -112,6 +112,7 @@ class TrainSpec:
     checkpoint_every: int = 0
     keep_checkpoints: int = 2
     ema: dict = field(default_factory=dict)        # module -> decay
+    standing_stats: int = 32                       # batches re-estimating an EMA copy's batch norms
     grad_clip: float | None = None
     threads: int | None = None
     compile: bool | dict | None = None             # torch.compile the modules (composer/fast.py)

@@ -105,6 +105,9 @@ KEYS: dict[str, dict[str, tuple[str | None, str]]] = {
         "keep_checkpoints": (None, "How many periodic checkpoints to keep (the newest)."),
         "ema": (None, "Module -> decay of an exponential moving average of its weights, e.g. `{G: 0.999}`; "
                       "sampling and evaluation use the average."),
+        "standing_stats": (None, "Batches over which an EMA copy's batch-norm statistics are re-estimated for its "
+                                 "own weights before it generates (BigGAN's standing statistics); 0: keep the "
+                                 "trained module's running statistics."),
         "grad_clip": (None, "Clip each optimizer's gradient norm to this value; null: no clipping."),
         "threads": (None, "torch's CPU threads; null: torch's default."),
         "compile": (None, "`torch.compile` the training modules: true, or its options "

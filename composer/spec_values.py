@@ -18,6 +18,7 @@ RANGES = {   # key path -> (bound, strict, what is expected)
     ("train", "sample_every"): (0, False, "0 (never) or a positive number of steps"),
     ("train", "checkpoint_every"): (0, False, "0 (only at the end) or a positive number of steps"),
     ("train", "keep_checkpoints"): (1, False, "at least 1 checkpoint kept"),
+    ("train", "standing_stats"): (0, False, "0 (keep the trained module's statistics) or a positive number of batches"),
     ("train", "grad_clip"): (0, True, "a positive gradient norm (or null for none)"),
     ("train", "threads"): (1, False, "a positive number of threads (or null for torch's default)"),
     ("sample", "n"): (1, False, "a positive number of samples"),

@@ -228,7 +228,7 @@ class Trainer:
 
 UNTRAINED = (("name",), ("train", "log_every"), ("train", "sample_every"), ("train", "checkpoint_every"),
              ("train", "keep_checkpoints"), ("train", "log_with"), ("train", "threads"), ("train", "compile"),
-             ("train", "channels_last"), ("sample",), ("eval",))
+             ("train", "channels_last"), ("train", "standing_stats"), ("sample",), ("eval",))
 """Keys a resume may change freely: they do not change what is trained (threads and the fast
 modes change only the rounding: a resume that switches them is not bitwise equal to a run that
 never did)."""
