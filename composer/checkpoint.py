@@ -169,6 +169,7 @@ def _load(runner, folder: Path, resume: bool) -> None:
         runner.unwrapped(name, ema=False).load_state_dict(_prefixed(weights, f"{name}."))
     for name, module in runner.ema.items():
         module.load_state_dict(_prefixed(weights, f"ema.{name}."))
+    runner.standing_copies.clear()   # estimates for the weights before (composer/standing.py)
     tensors = _read_tensors(folder / "state.safetensors")
     for name, opt in runner.optimizers.items():
         opt.load_state_dict(_untree(state["optimizers"][name], tensors))

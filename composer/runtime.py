@@ -44,7 +44,7 @@ class Runner:
         self._load_fixed_weights(raw)
         self.raw = raw
         self.ema = {m: copy.deepcopy(raw[m]).requires_grad_(False) for m in spec.train.ema}
-        self._standing: dict[str, int] = {}   # EMA module -> step its batch-norm statistics were estimated at
+        self.standing_copies: dict = {}   # EMA module -> (step, its copy with batch-norm statistics estimated then)
         self._prepare(raw)
         self.generator = torch.Generator().manual_seed(spec.train.seed * 1000 + 17 + rank)
         self.streams = {i.name: BatchStream(load_table(spec, i), spec.batch_of(i.name),
@@ -211,14 +211,23 @@ class Runner:
             for b_ema, b in zip(self.ema[name].buffers(), source.buffers()):
                 b_ema.copy_(b)
 
+    def _standing_copy(self, name: str) -> torch.nn.Module:
+        """The EMA copy of `name` with batch-norm statistics estimated for its weights at this step
+        (the EMA module itself when it has no batch norm or `train.standing_stats` is 0)."""
+        batches = self.spec.train.standing_stats
+        if not batches or not standing.batch_norms(self.ema[name]):
+            return self.ema[name]
+        step, copy = self.standing_copies.get(name, (None, None))
+        if step != self.step_count:
+            self.standing_copies[name] = (self.step_count, self.ema[name])   # what the estimate's own forward sees
+            self.standing_copies[name] = (self.step_count, standing.estimate(self, name, batches, into=copy))
+        return self.standing_copies[name][1]
+
     def unwrapped(self, name: str, ema: bool = True) -> torch.nn.Module:
         """The module for generation: its EMA copy when there is one, with its batch-norm
         statistics re-estimated for its own weights once per step (composer/standing.py)."""
         if ema and name in self.ema:
-            if self._standing.get(name) != self.step_count:
-                self._standing[name] = self.step_count      # first: the estimate itself asks for modules
-                standing.refresh(self, name, self.spec.train.standing_stats)
-            return self.ema[name]
+            return self._standing_copy(name)
         return self.accelerator.unwrap_model(self.modules[name])
 
 

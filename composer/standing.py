@@ -8,10 +8,13 @@ module's first call in the graph, computed as at generation time (fresh noise fr
 held-out data, EMA weights upstream), pass through the copy with only its batch norms in training
 mode and an equal-weight running average (momentum None), as `torch.optim.swa_utils.update_bn`
 does for SWA (which takes single-input modules only; a generator here may take z and y).
-Nothing else changes: the weights, the training trajectory and the run's RNG streams are the
-same. The estimate is redone once per training step at most, the first time the copy is used.
+The estimate lives in a copy of the EMA module: the EMA module itself, the training trajectory,
+the checkpoints and the run's RNG streams stay as they were. It is redone once per training step
+at most, the first time the copy is asked for.
 """
 from __future__ import annotations
+
+from copy import deepcopy
 
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -32,13 +35,18 @@ def first_call(graph, module: str):
 
 
 @torch.no_grad()
-def refresh(runner, name: str, batches: int) -> None:
-    """Re-estimate the batch-norm statistics of the EMA copy of module `name` (in place)."""
+def estimate(runner, name: str, batches: int, into: torch.nn.Module | None = None) -> torch.nn.Module:
+    """The EMA copy of module `name` with its batch-norm statistics re-estimated: written into
+    `into` (a previous estimate, reused) or a new copy; `runner.ema[name]` itself, which training
+    and checkpoints keep, is left as it is."""
     from .generate import forward
 
-    copy, norms, call = runner.ema[name], batch_norms(runner.ema[name]), first_call(runner.graph, name)
+    ema, call = runner.ema[name], first_call(runner.graph, name)
+    copy = into if into is not None else deepcopy(ema)
+    copy.load_state_dict(ema.state_dict())
+    norms = batch_norms(copy)
     if not norms or call is None or batches < 1:
-        return
+        return copy
     generator = torch.Generator().manual_seed(runner.spec.train.seed + SEED_OFFSET)
     try:
         inputs = [forward(runner, list(call.inputs), runner.spec.train.batch, {}, generator) for _ in range(batches)]
@@ -59,3 +67,4 @@ def refresh(runner, name: str, batches: int) -> None:
         for norm, momentum in zip(norms, momenta):
             norm.momentum = momentum
         copy.train(training)
+    return copy

@@ -4,10 +4,12 @@ about training changes."""
 import copy
 
 import torch
+from safetensors.torch import load_file
 from torch.optim.swa_utils import update_bn
 
 from composer import api
-from composer.standing import batch_norms
+from composer.generate import forward
+from composer.standing import SEED_OFFSET, batch_norms
 from specs import small_dcgan
 
 
@@ -26,40 +28,45 @@ def _buffers(module):
 
 def test_the_estimate_is_update_bn_over_the_generators_own_input_batches():
     run = _runner(standing=4)
-    trained_copy = copy.deepcopy(run.ema["G"])              # before: the trained G's statistics
-    mode = run.ema["G"].training
-    seen = []
-    hook = run.ema["G"].register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
+    generator = torch.Generator().manual_seed(run.spec.train.seed + SEED_OFFSET)
+    batches = [forward(run, ["z"], 8, {}, generator)[0] for _ in range(4)]
+    reference = copy.deepcopy(run.ema["G"])
+    update_bn(batches, reference)                            # torch's reference on the same batches
     estimated = run.unwrapped("G")
-    hook.remove()
-    assert len(seen) == 4 and all(z.shape == (8, 8) for z in seen)
-    update_bn(seen, trained_copy)                            # torch's reference on the same batches
-    for norm, reference in zip(batch_norms(estimated), batch_norms(trained_copy)):
-        assert torch.allclose(norm.running_mean, reference.running_mean, atol=1e-6)
-        assert torch.allclose(norm.running_var, reference.running_var, atol=1e-6)
-        assert norm.momentum == reference.momentum == 0.1   # restored after the estimate
-    assert estimated.training == mode and all(n.training == mode for n in batch_norms(estimated))
+    assert estimated is not run.ema["G"]
+    for norm, expected in zip(batch_norms(estimated), batch_norms(reference)):
+        assert torch.allclose(norm.running_mean, expected.running_mean, atol=1e-6)
+        assert torch.allclose(norm.running_var, expected.running_var, atol=1e-6)
+        assert norm.momentum == 0.1                          # restored after the estimate
+    for p, q in zip(estimated.parameters(), run.ema["G"].parameters()):
+        assert torch.equal(p, q)
+
+
+def test_the_ema_module_and_its_checkpoint_keep_the_trained_statistics(tmp_path):
+    run = _runner(standing=4)
+    run.unwrapped("G")
     raw = run.unwrapped("G", ema=False)
-    assert not torch.allclose(batch_norms(estimated)[0].running_mean, batch_norms(raw)[0].running_mean)
+    for a, b in zip(batch_norms(run.ema["G"]), batch_norms(raw)):
+        assert torch.equal(a.running_mean, b.running_mean) and torch.equal(a.running_var, b.running_var)
+    data = small_dcgan(ema={"G": 0.9}, standing_stats=4, steps=2, sample_every=1, checkpoint_every=1)
+    api.train(api.from_dict(data), out=tmp_path / "run", quiet=True)      # samples, then checkpoints
+    weights = load_file(next((tmp_path / "run" / "checkpoints").glob("*/modules.safetensors")))
+    stats = [k for k in weights if k.startswith("G.") and k.endswith(("running_mean", "running_var"))]
+    assert stats and all(torch.equal(weights[k], weights[f"ema.{k}"]) for k in stats)
 
 
 def test_zero_keeps_the_trained_modules_statistics():
     run = _runner(standing=0)
-    ema, raw = run.unwrapped("G"), run.unwrapped("G", ema=False)
-    for a, b in zip(batch_norms(ema), batch_norms(raw)):
-        assert torch.equal(a.running_mean, b.running_mean) and torch.equal(a.running_var, b.running_var)
+    assert run.unwrapped("G") is run.ema["G"]
 
 
 def test_estimated_once_per_step_and_again_after_a_step():
     run = _runner(standing=2)
-    calls = []
-    run.ema["G"].register_forward_pre_hook(lambda module, args: calls.append(1))
-    run.unwrapped("G")
-    run.unwrapped("G")
-    assert len(calls) == 2                                   # one estimate of 2 batches
+    estimated, calls = run.unwrapped("G"), []
+    estimated.register_forward_pre_hook(lambda module, args: calls.append(1))
+    assert run.unwrapped("G") is estimated and calls == []
     run.step()
-    run.unwrapped("G")
-    assert len(calls) == 4
+    assert run.unwrapped("G") is estimated and len(calls) == 2   # the copy is reused, re-estimated
 
 
 def test_sampling_with_standing_statistics_leaves_training_unchanged():
