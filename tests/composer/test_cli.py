@@ -57,7 +57,7 @@ def test_plan_json(capsys):
     assert [p["name"] for p in plan["phases"]] == ["D", "G"]
     assert plan["forward_calls_per_step"] == {"G": 1, "D": 4}
     assert plan["phases"][1]["frozen"] == ["D"]
-    assert plan["parameters"]["G"] == 66240
+    assert plan["parameters"]["G"] == 198016
 
 
 def test_run_sample_eval_round_trip(tmp_path, capsys):
