@@ -133,17 +133,14 @@ def _merge_repeated_calls(table: dict[str, Node]) -> dict[str, Node]:
     from .ops import Same
 
     alias: dict[str, str] = {}
-    while True:
-        first: dict[tuple, str] = {}
+    merged = True
+    while merged:   # again until nothing merges: a merge may make earlier calls' inputs the same
+        merged, first = False, {}
         for name, node in table.items():
             if node.kind == "call" and name not in alias:
                 key = (node.target, tuple(_root(alias, i) for i in node.inputs))
-                first.setdefault(key, name)
-                if first[key] != name:
-                    alias[name] = first[key]
-                    break
-        else:
-            break
+                if first.setdefault(key, name) != name:
+                    alias[name], merged = first[key], True
     return {name: replace(node, kind="fn", target="same", inputs=(alias[name],), op=Same()) if name in alias else node
             for name, node in table.items()}
 

@@ -144,7 +144,7 @@ def _real_error(spec: Spec, name: str, inputs) -> Exception | None:
 def _tuple_hint(node, values) -> str:
     """A hint when a failing node was given a multi-output value whole (a module with two heads)."""
     whole = [i for i in node.inputs if isinstance(values[i], (tuple, list))]
-    if not whole or node.kind == "fn" and node.target == "index":
+    if not whole or (node.kind == "fn" and node.target == "index"):
         return ""
     name = whole[0]
     return (f"; '{name}' holds {len(values[name])} outputs, not one tensor: "
