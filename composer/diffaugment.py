@@ -47,8 +47,7 @@ class DiffAugment(FlowOp):
         super().__init__(brightness=brightness, contrast=contrast, translation=translation, cutout=cutout)
 
     def __call__(self, ctx, x):
-        if x.dim() != 4:
-            raise ValueError(f"diffaugment expects images [B, C, H, W], got shape {list(x.shape)}")
+        _check_images(x)
         a, g = self.args, ctx.generator
         x = _brightness(x, a["brightness"], g) if a["brightness"] else x
         x = _contrast(x, a["contrast"], g) if a["contrast"] else x
@@ -56,9 +55,13 @@ class DiffAugment(FlowOp):
         return _cutout(x, round(a["cutout"] * x.shape[-2]), round(a["cutout"] * x.shape[-1]), g)
 
     def meta(self, ctx, x):
-        if x.dim() != 4:
-            raise ValueError(f"diffaugment expects images [B, C, H, W], got shape {list(x.shape)}")
+        _check_images(x)
         return torch.empty_like(x)
+
+
+def _check_images(x: torch.Tensor) -> None:
+    if x.dim() != 4:
+        raise ValueError(f"diffaugment expects images [B, C, H, W], got shape {list(x.shape)}")
 
 
 def _uniform(n: int, low: float, high: float, generator, like: torch.Tensor) -> torch.Tensor:

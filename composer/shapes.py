@@ -114,7 +114,7 @@ def _run_shapes(graph, device: torch.device) -> dict[str, tuple | list]:
                 err = _real_error(spec, node.target, inputs) or err
                 where = f" (module {node.target} is defined at {spec.loc('modules', node.target)})"
             raise SpecError(f"{node.describe()} failed on inputs {shapes or '(none)'}: "
-                            f"{_first_line(err)}{where}{_tuple_hint(node, values)}", node.key, node.loc) from None
+                            f"{_first_line(err)}{where}{_tuple_hint(spec, node, values)}", node.key, node.loc) from None
     return {name: _shape(v) for name, v in values.items()}
 
 
@@ -141,9 +141,12 @@ def _real_error(spec: Spec, name: str, inputs) -> Exception | None:
     return None
 
 
-def _tuple_hint(node, values) -> str:
-    """A hint when a failing node was given a multi-output value whole (a module with two heads)."""
-    whole = [i for i in node.inputs if isinstance(values[i], (tuple, list))]
+def _tuple_hint(spec: Spec, node, values) -> str:
+    """A hint when a failing node was given a flow tensor that holds several outputs (a module with
+    two heads) whole. Values a recipe made itself are left to the recipe's own message (the
+    adversarial recipe's names the `critic:` key to edit), as the user cannot index them."""
+    written = {entry.name for entry in spec.flow}
+    whole = [i for i in node.inputs if i in written and isinstance(values[i], (tuple, list))]
     if not whole or (node.kind == "fn" and node.target == "index"):
         return ""
     name = whole[0]
