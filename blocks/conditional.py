@@ -94,23 +94,24 @@ class ConditionalDCGANDiscriminator(nn.Module):
     the image channels, then a `DCGANDiscriminator` (Mirza & Osindero 2014; the usual cDCGAN).
     conditioning "projection": the projection discriminator of Miyato & Koyama 2018,
     logit = ψ(φ(x)) + ⟨embed(y), φ(x)⟩, with φ the DCGAN conv trunk summed over its 4×4 core
-    (global sum pooling, as in pfnet-research/sngan_projection) and ψ a Linear. Init
+    (global sum pooling, as in pfnet-research/sngan_projection) and ψ a Linear. `norm` is the
+    trunk's (`discriminator_trunk`: "batch" as DCGAN, "none" for gradient penalties). Init
     N(0, 0.02) everywhere, the class embedding included.
     """
 
     def __init__(self, *, image_size: int, channels: int, num_classes: int, width: int = 64,
-                 conditioning: str = "projection"):
+                 conditioning: str = "projection", norm: str = "batch"):
         super().__init__()
         if conditioning not in CONDITIONINGS:
             raise ValueError(f"conditioning={conditioning!r}; expected one of {CONDITIONINGS}")
         self.num_classes, self.conditioning = num_classes, conditioning
         if conditioning == "concat":
             self.discriminator = DCGANDiscriminator(image_size=image_size, channels=channels + num_classes,
-                                                    width=width)
+                                                    width=width, norm=norm)
         else:
             features = trunk_width(image_size, width)
             self.trunk = nn.Sequential(*discriminator_trunk(image_size=image_size, channels=channels,
-                                                            width=width))
+                                                            width=width, norm=norm))
             self.psi = nn.Linear(features, 1)
             self.embed = ClassEmbedding(num_classes=num_classes, dim=features)
             gan_init_(self)

@@ -14,7 +14,7 @@ import einops
 import torch
 from torch import nn
 
-from .basic import gan_init_
+from .basic import conv_bias, gan_init_, norm_2d
 
 
 def dcgan_stages(image_size: int) -> int:
@@ -51,18 +51,20 @@ class DCGANGenerator(nn.Module):
         return self.net(einops.rearrange(z, "b z -> b z 1 1"))
 
 
-def discriminator_trunk(*, image_size: int, channels: int, width: int) -> list[nn.Module]:
+def discriminator_trunk(*, image_size: int, channels: int, width: int, norm: str = "batch") -> list[nn.Module]:
     """The DCGAN discriminator without its last conv: image → [B, w·2^(n−1), 4, 4] features.
 
-    Conv(channels → w, 4, 2, 1) + LeakyReLU(0.2) without BN; then n − 1 stages of
-    Conv(4, 2, 1) + BN + LeakyReLU(0.2) doubling the width. Convs without bias; not initialized.
+    Conv(channels → w, 4, 2, 1) + LeakyReLU(0.2) without a norm; then n − 1 stages of
+    Conv(4, 2, 1) + norm + LeakyReLU(0.2) doubling the width. `norm` is `norm_2d`'s: "batch"
+    (DCGAN's), "instance", "group" or "none"; convs carry a bias only where the norm has no
+    learned shift (`conv_bias`). Not initialized.
     """
     n = dcgan_stages(image_size)
     widths = [width * 2**i for i in range(n)]  # 64×64: w, 2w, 4w, 8w
-    layers = [nn.Conv2d(channels, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2)]
+    bias = conv_bias(norm)
+    layers = [nn.Conv2d(channels, widths[0], 4, 2, 1, bias=bias), nn.LeakyReLU(0.2)]
     for w_in, w_out in zip(widths[:-1], widths[1:]):
-        layers += [nn.Conv2d(w_in, w_out, 4, 2, 1, bias=False),
-                   nn.BatchNorm2d(w_out), nn.LeakyReLU(0.2)]
+        layers += [nn.Conv2d(w_in, w_out, 4, 2, 1, bias=bias), norm_2d(norm, w_out), nn.LeakyReLU(0.2)]
     return layers
 
 
@@ -74,9 +76,11 @@ def trunk_width(image_size: int, width: int) -> int:
 class DCGANDiscriminator(nn.Module):
     """image [B, channels, image_size, image_size] → logits [B] (no sigmoid: losses take logits).
 
-    `discriminator_trunk` (Conv + LeakyReLU(0.2), then n − 1 × Conv + BN + LeakyReLU(0.2)
-    doubling the width), then a final Conv(→ 1, 4, 1, 0) on the 4×4 core. All convs without
-    bias; init N(0, 0.02) as the reference `weights_init`.
+    `discriminator_trunk` (Conv + LeakyReLU(0.2), then n − 1 × Conv + norm + LeakyReLU(0.2)
+    doubling the width), then a final Conv(→ 1, 4, 1, 0) on the 4×4 core. norm "batch" is the
+    reference's (convs without bias); "none" drops the norm (convs with bias), as gradient
+    penalties assume: a batch-norm critic's output for one image depends on the rest of its batch.
+    Init N(0, 0.02) as the reference `weights_init`.
 
     aux_classes > 0 adds a second head on the same trunk, Linear(4·4·channels → aux_classes),
     and returns (logits [B], aux_logits [B, aux_classes]): AC-GAN's class head (Odena et al.
@@ -84,13 +88,14 @@ class DCGANDiscriminator(nn.Module):
     output as `critic: D[0]` and reads the head as `D(x)` then `[1]`.
     """
 
-    def __init__(self, *, image_size: int, channels: int, width: int = 64, aux_classes: int = 0):
+    def __init__(self, *, image_size: int, channels: int, width: int = 64, aux_classes: int = 0,
+                 norm: str = "batch"):
         super().__init__()
         if aux_classes < 0:
             raise ValueError(f"aux_classes={aux_classes}; expected 0 (no auxiliary head) or a number of classes")
-        layers = discriminator_trunk(image_size=image_size, channels=channels, width=width)
+        layers = discriminator_trunk(image_size=image_size, channels=channels, width=width, norm=norm)
         core = trunk_width(image_size, width)
-        self.net = nn.Sequential(*layers, nn.Conv2d(core, 1, 4, 1, 0, bias=False))
+        self.net = nn.Sequential(*layers, nn.Conv2d(core, 1, 4, 1, 0, bias=conv_bias(norm)))
         self.aux = nn.Linear(core * 16, aux_classes) if aux_classes else None
         gan_init_(self)
 

@@ -242,3 +242,12 @@ def test_new_blocks_run_on_meta_with_int_labels():
             assert d(x, y).shape == (2,)
         assert Pair(image_size=8, channels=1, latent=4, width=8, dropout=0.1)(x, z).shape == (2,)
         assert Pix2Pix(in_channels=1, out_channels=1, image_size=8, width=8)(x).shape == x.shape
+
+
+@pytest.mark.parametrize("conditioning", ["projection", "concat"])
+def test_conditional_critic_without_norm(conditioning):
+    torch.manual_seed(0)
+    d = D(image_size=8, channels=1, num_classes=10, width=8, conditioning=conditioning, norm="none").train()
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in d.modules())
+    x, y = torch.randn(5, 1, 8, 8), torch.arange(5)
+    assert torch.allclose(d(x, y)[:2], d(x[:2], y[:2]), atol=1e-6)

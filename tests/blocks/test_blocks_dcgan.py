@@ -79,3 +79,20 @@ def test_auxiliary_head_shares_the_trunk():
 def test_auxiliary_classes_must_not_be_negative():
     with pytest.raises(ValueError, match=r"aux_classes=-1; expected 0 \(no auxiliary head\) or a number of classes"):
         D(image_size=16, channels=1, aux_classes=-1)
+
+
+def test_critic_without_norm_scores_each_image_on_its_own():
+    torch.manual_seed(0)
+    d = D(image_size=16, channels=1, width=8, norm="none").train()
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in d.modules())
+    assert all(m.bias is not None for m in d.modules() if isinstance(m, nn.Conv2d))  # no norm shift: own bias
+    x = torch.randn(6, 1, 16, 16)
+    assert torch.allclose(d(x)[:2], d(x[:2]), atol=1e-6)       # a row's logit ignores the rest of the batch
+    batch_norm = D(image_size=16, channels=1, width=8).train()
+    assert not torch.allclose(batch_norm(x)[:2], batch_norm(x[:2]), atol=1e-3)
+    assert _count(d) == _count(batch_norm) - 2 * 16 + 8 + 16 + 1  # BN's affine pair traded for conv biases
+
+
+def test_critic_norm_must_be_known():
+    with pytest.raises(ValueError, match=r"norm='layer'; expected one of \('batch', 'instance', 'group', 'none'\)"):
+        D(image_size=16, channels=1, norm="layer")

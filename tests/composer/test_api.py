@@ -12,7 +12,7 @@ def dcgan_in_code() -> GraphBuilder:
     g.data_input("real", "digits", size=16, split="train")
     g.noise("z", shape=[32])
     g.module("G", "DCGANGenerator", image_size=16, channels=1, latent=32, width=64)
-    g.module("D", "DCGANDiscriminator", image_size=16, channels=1, width=32)
+    g.module("D", "DCGANDiscriminator", image_size=16, channels=1, width=32, norm="none")
     g.flow("fake", "G", "z")
     g.objective("gan", "adversarial", loss="non_saturating", critic="D", real="real", fake="fake",
                 penalty="r1", penalty_weight=1.0)

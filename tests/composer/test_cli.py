@@ -29,7 +29,7 @@ def test_validate_all_graph_files(capsys):
 
 @pytest.mark.parametrize("edit, message", [
     (lambda t: t.replace("block: DCGANDiscriminator", "block: DCGANDiscriminatr"),
-     r"dcgan.yaml:9:\d+: modules.D.block: unknown block 'DCGANDiscriminatr' \(did you mean 'DCGANDiscriminator'\?\)"),
+     r"dcgan.yaml:10:\d+: modules.D.block: unknown block 'DCGANDiscriminatr' \(did you mean 'DCGANDiscriminator'\?\)"),
     (lambda t: t.replace("fake: G(z)", "fake: G(fake)"), r"dcgan.yaml:\d+:\d+: flow.fake: the flow has a cycle: fake -> fake"),
     (lambda t: t.replace("image_size: 16, channels: 1, width: 32", "image_size: 16, channels: 3, width: 32"),
      r"dcgan.yaml:\d+:\d+: objectives.gan: D\(real\) failed on inputs real \[64, 1, 16, 16\]: .*3 channels"),
