@@ -33,7 +33,7 @@ def test_dot_has_a_cluster_per_phase_with_its_nodes_and_edges(cyclegan):
     assert '"G:rec_A" -> "G:cycle_A.loss";' in dot
     assert 'label="cycle_A.loss\\n10 * l1(rec_A, real_A)", shape=note' in node_attrs(dot, "G:cycle_A.loss")
     assert 'subgraph "cluster_G_cycle_A" {' in dot and 'label="objective cycle_A (reconstruction)"' in dot
-    assert '"module:G_AB" [label="G_AB\\nResnetGenerator\\n47,841 params\\noptimizer G"' in dot
+    assert '"module:G_AB" [label="G_AB\\nResnetGenerator\\n84,833 params\\noptimizer G"' in dot
     # phase D does not read the cycle terms; phase G reads no D term
     assert '"D:cycle_A.loss"' not in dot and '"G:gan_B.D_real"' not in dot
 
