@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from composer import api  # noqa: E402
 from composer.data.folders import image_folder  # noqa: E402
-from composer.feeds import PREFETCH, BatchStream  # noqa: E402
+from composer.run.feeds import PREFETCH, BatchStream  # noqa: E402
 
 
 def write_folder(folder: Path, n: int, side: int = 64) -> Path:

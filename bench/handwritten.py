@@ -17,7 +17,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from composer.optim import cosine
+from composer.run.optim import cosine
 
 BETA_MIN, BETA_MAX, T_EPS = 0.1, 20.0, 1e-3     # the VP-SDE of graphs/diffusion*.yaml
 ADAM_GAN = dict(lr=2e-4, betas=(0.5, 0.999))

@@ -21,7 +21,7 @@ def reference(source: str, run: str | None):
     if run is None:
         return SOURCES[source]()
     from composer.api import open_run
-    from composer.evaluate import _reference
+    from composer.run.evaluate import _reference
 
     return _reference(open_run(run))
 

@@ -103,8 +103,9 @@ def open_as_shipped(name: str, seed: int, run_dir: Path, extra: list[str]):
     graph file as shipped."""
     import yaml
 
-    from composer import api, checkpoint
-    from composer.train import spec_changes
+    from composer import api
+    from composer.run import checkpoint
+    from composer.run.trainer import spec_changes
 
     spec = api.load(ROOT / "graphs" / f"{name}.yaml",
                     [f"train.seed={seed}", *OVERRIDES.get(name, []), *extra, "train.threads=1"])
@@ -217,7 +218,7 @@ def scatter(samples: torch.Tensor, run, path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from composer.evaluate import _reference
+    from composer.run.evaluate import _reference
 
     info = _reference(run).info
     centers, std = np.asarray(info["centers"]), float(info["std"])

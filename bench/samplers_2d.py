@@ -27,8 +27,8 @@ import torch
 from composer import api
 from composer.api import open_run
 from composer.data.mixtures import grid
-from composer.evaluate import _reference
-from composer.generate import generate
+from composer.run.evaluate import _reference
+from composer.run.generate import generate
 from composer.metrics.mixture import PROTOCOL_SAMPLES, mixture
 from composer.recipes.samplers import DEFAULT_SPACING
 

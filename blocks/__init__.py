@@ -11,20 +11,14 @@ from __future__ import annotations
 
 from composer.registry import Registry
 
-from .autoencoder import ConvDecoder, ConvEncoder
-from .basic import (
-    BatchNorm, Conv2d, ConvTranspose2d, Dropout, Flatten, GroupNorm, InstanceNorm, LeakyReLU,
-    Linear, Rearrange, ReLU, Reshape, Sigmoid, SiLU, Tanh,
-)
-from .conditional import (
-    ClassEmbedding, ConditionalDCGANDiscriminator, ConditionalDCGANGenerator, PairDiscriminator,
-    UNetGenerator,
-)
-from .cyclegan import PatchDiscriminator, ResnetGenerator
-from .dcgan import DCGANDiscriminator, DCGANGenerator
-from .diffusion import FourierTimeEmbedding, SinusoidalTimeEmbedding, TimeMLP
-from .residual import MLP, ResidualConv, ResidualMLP
-from .unet import UNet
+from composer.blocks.autoencoder import ConvDecoder, ConvEncoder
+from composer.blocks.basic import BatchNorm, Conv2d, ConvTranspose2d, Dropout, Flatten, GroupNorm, InstanceNorm, LeakyReLU, Linear, Rearrange, ReLU, Reshape, Sigmoid, SiLU, Tanh
+from composer.blocks.conditional import ClassEmbedding, ConditionalDCGANDiscriminator, ConditionalDCGANGenerator, PairDiscriminator, UNetGenerator
+from composer.blocks.cyclegan import PatchDiscriminator, ResnetGenerator
+from composer.blocks.dcgan import DCGANDiscriminator, DCGANGenerator
+from composer.blocks.diffusion import FourierTimeEmbedding, SinusoidalTimeEmbedding, TimeMLP
+from composer.blocks.residual import MLP, ResidualConv, ResidualMLP
+from composer.blocks.unet import UNet
 
 BLOCKS = Registry("block", {
     # basic

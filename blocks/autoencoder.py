@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .basic import norm_2d
+from composer.blocks.basic import norm_2d
 
 AE_NORMS = ("group", "none")
 

@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .basic import conv_bias, gan_init_, norm_2d
-from .dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_stages, discriminator_trunk, trunk_width
+from composer.blocks.basic import conv_bias, gan_init_, norm_2d
+from composer.blocks.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_stages, discriminator_trunk, trunk_width
 
 CONDITIONINGS = ("concat", "projection")
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .basic import conv_bias, gan_init_, norm_2d
-from .residual import ResidualConv
+from composer.blocks.basic import conv_bias, gan_init_, norm_2d
+from composer.blocks.residual import ResidualConv
 
 
 class ResnetGenerator(nn.Module):

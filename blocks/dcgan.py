@@ -14,7 +14,7 @@ import einops
 import torch
 from torch import nn
 
-from .basic import conv_bias, gan_init_, norm_2d
+from composer.blocks.basic import conv_bias, gan_init_, norm_2d
 
 
 def dcgan_stages(image_size: int) -> int:

@@ -7,8 +7,8 @@ import math
 import torch
 from torch import nn
 
-from .conditional import add_class_embedding, optional_class_embedding
-from .residual import MLP
+from composer.blocks.conditional import add_class_embedding, optional_class_embedding
+from composer.blocks.residual import MLP
 
 
 class SinusoidalTimeEmbedding(nn.Module):

@@ -4,8 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .basic import ACTIVATIONS, conv_bias, norm_2d
-from .basic import activation as make_activation
+from composer.blocks.basic import ACTIVATIONS, conv_bias, norm_2d
+from composer.blocks.basic import activation as make_activation
 
 PADDING_MODES = ("zeros", "reflect")
 

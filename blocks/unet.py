@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .conditional import add_class_embedding, optional_class_embedding
-from .diffusion import SinusoidalTimeEmbedding
+from composer.blocks.conditional import add_class_embedding, optional_class_embedding
+from composer.blocks.diffusion import SinusoidalTimeEmbedding
 
 
 def _zero(module: nn.Conv2d) -> nn.Conv2d:

@@ -18,14 +18,14 @@ from pathlib import Path
 
 import yaml
 
-from . import spec as spec_module
-from .builder import GraphBuilder
-from .errors import ComposerError
-from .graph import Graph, build
-from .plan import Plan, compile
-from .plan_view import format_table, to_json
-from .plugins import register_plugin
-from .spec import Spec
+from composer.spec import schema as spec_module
+from composer.spec.builder import GraphBuilder
+from composer.errors import ComposerError
+from composer.graph.build import Graph, build
+from composer.graph.plan import Plan, compile
+from composer.graph.view import format_table, to_json
+from composer.plugins import register_plugin
+from composer.spec.schema import Spec
 
 
 def load(path: str | Path, overrides=()) -> Spec:
@@ -46,7 +46,7 @@ def to_yaml(spec: Spec) -> str:
 def resolved(source: Spec | str | Path, overrides=()) -> dict:
     """The spec as plain data with `extends:` applied, `${...}` references resolved and every
     default filled in (what `composer validate FILE --print` prints; from_dict(resolved(s)) == s)."""
-    from .spec_dump import to_data
+    from composer.spec.dump import to_data
 
     return to_data(spec_of(source, overrides))
 
@@ -70,7 +70,7 @@ def plan(source: Spec | str | Path, overrides=()) -> Plan:
 
 def runner(source, overrides=(), cpu: bool | None = None):
     """A Runner ready for `step(feed)` or training (from a Spec, a Plan or a path)."""
-    from .runtime import Runner
+    from composer.run.runner import Runner
 
     if isinstance(source, Plan):
         compiled = plan(source.spec, overrides) if overrides else source
@@ -82,9 +82,9 @@ def runner(source, overrides=(), cpu: bool | None = None):
 def train(source, out: str | Path | None = None, overrides=(), resume: bool = False, quiet: bool = False,
           callbacks=(), cpu: bool | None = None, accept_changes: bool = False) -> dict:
     """Train to `train.steps` in the run folder `out` (default runs/NAME): logs, sample grids,
-    checkpoints, final evaluation; `callbacks` are `composer.train.Callback`s. A resume refuses a
+    checkpoints, final evaluation; `callbacks` are `composer.run.trainer.Callback`s. A resume refuses a
     spec that changes training unless `accept_changes` (recorded in RUN/changes.jsonl)."""
-    from .train import Trainer
+    from composer.run.trainer import Trainer
 
     run = runner(source, overrides, cpu=cpu)
     folder = out if out is not None else Path("runs") / run.spec.name
@@ -94,7 +94,7 @@ def train(source, out: str | Path | None = None, overrides=(), resume: bool = Fa
 def open_run(run_dir: str | Path, overrides=(), cpu: bool | None = None):
     """A Runner restored from a run folder's spec.yaml and latest checkpoint (the plugins the
     spec names are loaded again)."""
-    from . import checkpoint
+    from composer.run import checkpoint
 
     folder = Path(run_dir)
     if not (folder / "spec.yaml").is_file():
@@ -115,7 +115,7 @@ def sample(run, n: int | None = None, *, output: str | list | None = None, input
     With `out` ending in .png (a grid, or a scatter for 2-D points) or .npy, also writes it."""
     import torch
 
-    from .generate import generate
+    from composer.run.generate import generate
 
     feed = dict(inputs or {})
     n = n or (min(len(v) for v in feed.values()) if feed else run.spec.sample.n)
@@ -142,7 +142,7 @@ def write_samples(run, samples, out: Path) -> Path:
     """`.npy`: the raw samples; `.png`: an image grid or a 2-D scatter."""
     import numpy as np
 
-    from .train import save_grid_or_scatter
+    from composer.run.trainer import save_grid_or_scatter
 
     if out.suffix not in (".png", ".npy"):
         raise ComposerError(f"{out}: expected a .png or .npy file")
@@ -178,7 +178,7 @@ def read_input(run, name: str, path: str | Path):
 
 def evaluate(run, n: int | None = None) -> dict:
     """The metrics the graph declares (`eval.metrics`), on fresh samples."""
-    from .evaluate import evaluate as run_metrics
+    from composer.run.evaluate import evaluate as run_metrics
 
     return run_metrics(run, n)
 
@@ -186,7 +186,7 @@ def evaluate(run, n: int | None = None) -> dict:
 def entries(kind: str | None = None) -> dict:
     """What a graph file can name: {kind: [{name, doc, arguments, origin}]} for every registry
     (installed plugins included), or the list of one kind."""
-    from . import plugins, registry
+    from composer import plugins, registry
 
     plugins.load_installed()
     if kind is not None:

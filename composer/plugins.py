@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
-from . import registry
-from .errors import ComposerError, SpecError
+from composer import registry
+from composer.errors import ComposerError, SpecError
 
 GROUP = "composer.plugins"
 

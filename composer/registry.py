@@ -16,7 +16,7 @@ import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .errors import ComposerError, did_you_mean
+from composer.errors import ComposerError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -135,18 +135,18 @@ class Registry(Mapping):
 KINDS = {
     "blocks": "composer.blocks:BLOCKS",
     "recipes": "composer.recipes:RECIPES",
-    "ops": "composer.ops:OPS",
+    "ops": "composer.ops.flow:OPS",
     "sources": "composer.data:SOURCES",
-    "noise": "composer.inputs:NOISE",
+    "noise": "composer.data.sources:NOISE",
     "samplers": "composer.recipes.samplers:SAMPLERS",
     "schedules": "composer.recipes.schedules:SCHEDULES",
     "weightings": "composer.recipes.dsm:WEIGHTINGS",
     "losses": "composer.recipes.adversarial:LOSSES",
     "penalties": "composer.recipes.penalties:PENALTIES",
     "metrics": "composer.metrics:METRICS",
-    "optimizers": "composer.optim:OPTIMIZERS",
-    "lr_schedules": "composer.optim:LR_SCHEDULES",
-    "weight_schedules": "composer.weights:WEIGHT_SCHEDULES",
+    "optimizers": "composer.run.optim:OPTIMIZERS",
+    "lr_schedules": "composer.run.optim:LR_SCHEDULES",
+    "weight_schedules": "composer.graph.weights:WEIGHT_SCHEDULES",
 }
 
 

@@ -2,13 +2,13 @@
 (a list of nodes, or an `Expansion` that also says how the recipe generates), one recipe a file."""
 from composer.registry import Registry
 
-from .adversarial import adversarial
-from .classification import cross_entropy
-from .denoising import denoising
-from .feature_matching import feature_matching
-from .flow_matching import flow_matching
-from .kl import kl_divergence
-from .reconstruction import reconstruction
+from composer.recipes.adversarial import adversarial
+from composer.recipes.classification import cross_entropy
+from composer.recipes.denoising import denoising
+from composer.recipes.feature_matching import feature_matching
+from composer.recipes.flow_matching import flow_matching
+from composer.recipes.kl import kl_divergence
+from composer.recipes.reconstruction import reconstruction
 
 RECIPES = Registry("recipe", {
     "adversarial": adversarial,

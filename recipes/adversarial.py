@@ -24,12 +24,12 @@ import torch
 import torch.nn.functional as F
 
 from composer.errors import did_you_mean
-from composer.nodes import Loss, Node, Tensors
-from composer.ops import call_output, module_output
+from composer.graph.nodes import Loss, Node, Tensors
+from composer.ops.flow import call_output, module_output
 from composer.registry import Registry
 
-from .penalties import PENALTIES
-from .pool import ImagePool
+from composer.recipes.penalties import PENALTIES
+from composer.recipes.pool import ImagePool
 
 
 @dataclass(frozen=True)

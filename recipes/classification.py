@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from composer.nodes import Loss, Node, Tensor
+from composer.graph.nodes import Loss, Node, Tensor
 
 
 class CrossEntropy:

@@ -19,11 +19,11 @@ from __future__ import annotations
 import torch
 
 from composer.errors import did_you_mean
-from composer.nodes import Expansion, Generator, Node, Op, OptionError, Tensor, Tensors
+from composer.graph.nodes import Expansion, Generator, Node, Op, OptionError, Tensor, Tensors
 
-from .dsm import TARGETS, WEIGHTINGS, as_eps_model, dsm_loss
-from .samplers import DEFAULT_SPACING, SAMPLERS, SPACINGS, sample
-from .schedules import SCHEDULES, forward_marginal
+from composer.recipes.dsm import TARGETS, WEIGHTINGS, as_eps_model, dsm_loss
+from composer.recipes.samplers import DEFAULT_SPACING, SAMPLERS, SPACINGS, sample
+from composer.recipes.schedules import SCHEDULES, forward_marginal
 
 
 def make_schedule(name: str, options: dict | None):
@@ -93,7 +93,7 @@ def denoising(name, /, *, data: Tensor, model: str, cond: Tensors | None = None,
     mapped to `NAME.t`). With the same per-time loss, "logsnr" is the objective re-weighted by
     the density of lambda (Kingma & Gao 2023): more effort at low noise, where fine detail
     (sharp modes) is decided; uniform t puts under 2% of draws below sigma = 0.05."""
-    from composer.ops import DropCondition
+    from composer.ops.flow import DropCondition
 
     if target not in TARGETS:
         raise ValueError(f"unknown target '{target}'{did_you_mean(target, TARGETS)}")

@@ -43,7 +43,7 @@ from torch import Tensor
 from composer.errors import did_you_mean
 from composer.registry import Registry
 
-from .schedules import Schedule, append_dims, as_time
+from composer.recipes.schedules import Schedule, append_dims, as_time
 
 TARGETS = ("eps", "x0", "v")
 

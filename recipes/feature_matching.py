@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from composer.nodes import Loss, Node, Tensors
-from composer.ops import call_output, module_output
+from composer.graph.nodes import Loss, Node, Tensors
+from composer.ops.flow import call_output, module_output
 
 
 def mean_feature_distance(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from composer.errors import did_you_mean
-from composer.nodes import Expansion, Generator, Loss, Node, Op, OptionError, Tensor, Tensors
+from composer.graph.nodes import Expansion, Generator, Loss, Node, Op, OptionError, Tensor, Tensors
 
 SOLVERS = ("euler", "heun")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from composer.nodes import Loss, Node, Tensor
+from composer.graph.nodes import Loss, Node, Tensor
 
 REDUCTIONS = ("sum", "mean")
 

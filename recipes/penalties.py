@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from composer.nodes import Op
+from composer.graph.nodes import Op
 from composer.registry import Registry
 
 

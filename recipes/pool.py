@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from composer.nodes import Op
+from composer.graph.nodes import Op
 
 
 class ImagePool(Op):

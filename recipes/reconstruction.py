@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from composer.nodes import Loss, Node, Tensor
+from composer.graph.nodes import Loss, Node, Tensor
 
 
 class Distance:

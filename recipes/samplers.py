@@ -28,7 +28,7 @@ from torch import Tensor
 from composer.errors import did_you_mean
 from composer.registry import Registry
 
-from .schedules import Schedule, as_time
+from composer.recipes.schedules import Schedule, as_time
 
 EpsModel = Callable[[Tensor, Tensor], Tensor]
 

@@ -2,7 +2,7 @@
 drift: this test fails when an entry, an argument or a doc line changed and the page was not
 regenerated with `python -m composer list --markdown > docs/reference.md`."""
 from composer import registry
-from composer.cli import reference_markdown
+from composer.tools.cli import reference_markdown
 from conftest import ROOT
 
 

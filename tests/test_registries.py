@@ -15,11 +15,11 @@ import pytest
 import torch
 
 from composer import registry
-from composer.evaluator import Context
-from composer.inputs import INPUT_KEYS, NOISE_KEYS, Source
+from composer.graph.interpreter import Context
+from composer.data.sources import INPUT_KEYS, NOISE_KEYS, Source
 from composer.recipes.adversarial import GANLoss
 from composer.recipes.schedules import Schedule
-from composer.spec import OBJECTIVE_KEYS
+from composer.spec.schema import OBJECTIVE_KEYS
 
 
 def _entries(kind):

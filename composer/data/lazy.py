@@ -5,7 +5,7 @@ start and whose pixels are decoded on demand, row by row, by the same functions 
 When a folder source is lazy (its `stream` argument): `"auto"` (the default) keeps a folder in
 memory up to `STREAM_BYTES` of decoded float32 pixels and streams a larger one; `true` always
 streams; `false` always decodes everything at start. A lazy table's batches come from a torch
-DataLoader with `workers` processes (`composer.feeds.BatchStream`); what reads a whole table for
+DataLoader with `workers` processes (`composer.run.feeds.BatchStream`); what reads a whole table for
 evaluation gets a bounded, decoded subset (`bounded`).
 """
 from __future__ import annotations

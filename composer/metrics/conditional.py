@@ -28,11 +28,11 @@ import networkx as nx
 import torch
 
 from composer.errors import ComposerError
-from composer.generate import generate, reference_table
+from composer.run.generate import generate, reference_table
 from composer.metrics.digits_classifier import classifier_for
 from composer.metrics.digits_quality import reference_digits
 from composer.metrics.frechet import frechet_distance
-from composer.nodes import Tensor
+from composer.graph.nodes import Tensor
 
 
 def requested_labels(n: int, classes: int) -> torch.Tensor:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from composer.errors import ComposerError
-from composer.nodes import Tensor
+from composer.graph.nodes import Tensor
 
 SEED_OFFSET = 54321  # the metric's own noise stream, apart from training and sampling
 
@@ -49,7 +49,7 @@ def paired(*, runner, input: Tensor, output: Tensor, target: Tensor | None = Non
     pair, output: fake, target: pair.target, labels: pair.y). `n` caps the held-out samples
     (default: the whole test split). Noise the flow reads is drawn from a fixed seed.
     """
-    from composer.generate import run_flow
+    from composer.run.generate import run_flow
     from composer.metrics.digits_classifier import classifier_for
 
     names = [input, output] + [t for t in (target, labels) if t is not None]
@@ -69,7 +69,7 @@ def paired(*, runner, input: Tensor, output: Tensor, target: Tensor | None = Non
 def held_out_feed(runner, output: str, names: list, n: int | None) -> dict[str, torch.Tensor]:
     """Every field of every data input `output` reads, from its held-out split, the first `n`
     samples; checks that each of `names` is computed from those inputs alone."""
-    from composer.generate import data_needed, reference_table
+    from composer.run.generate import data_needed, reference_table
 
     graph, spec = runner.graph, runner.spec
     sources = data_needed(graph, output)

@@ -75,7 +75,7 @@ def translation(*, runner, A: str, B: str, A_to_B: str, B_to_A: str, rec_A: str 
 
 
 def _direction(runner, direction, source, target, out, rec, n, generator, frechet) -> dict[str, float]:
-    from composer.generate import reference_table, run_flow
+    from composer.run.generate import reference_table, run_flow
 
     spec, item = runner.spec, _data_input(runner, source, [out, rec])
     table = reference_table(spec, item)
@@ -118,8 +118,8 @@ def ideal_translation(item, target_item) -> torch.Tensor | None:
 def target_frechet_ratio(translated: torch.Tensor, spec, target_item, judge) -> float:
     """`frechet.frechet_ratio` of `translated` in `judge`'s features: the target input's train
     table (its `split` as declared) is the reference, its held-out split the baseline."""
-    from composer.generate import reference_table
-    from composer.inputs import load_table
+    from composer.run.generate import reference_table
+    from composer.data.sources import load_table
     from composer.metrics.frechet import frechet_ratio
 
     train, held_out = load_table(spec, target_item), reference_table(spec, target_item)
@@ -129,7 +129,7 @@ def target_frechet_ratio(translated: torch.Tensor, spec, target_item, judge) -> 
 
 def _data_input(runner, name: str, outputs: list):
     """The data input `name`, checking that each of `outputs` is computed from it alone."""
-    from composer.generate import data_needed
+    from composer.run.generate import data_needed
 
     item = next((i for i in runner.spec.inputs if i.name == name and i.kind == "data"), None)
     if item is None:

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from composer import api
-from composer.plan_view import format_table
+from composer.graph.view import format_table
 from conftest import GRAPHS
 from specs import TINY_RUN
 

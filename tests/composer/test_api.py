@@ -3,7 +3,7 @@ import yaml
 
 from composer import api
 from composer.api import GraphBuilder
-from composer.plan_view import format_table
+from composer.graph.view import format_table
 from conftest import GRAPHS
 
 

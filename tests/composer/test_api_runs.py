@@ -8,8 +8,8 @@ import yaml
 from safetensors.torch import load_file
 
 from composer import api
-from composer.cli import main
-from composer.train import Callback
+from composer.tools.cli import main
+from composer.run.trainer import Callback
 from specs import small_dcgan
 
 TINY = ["train.steps=2", "train.log_every=1", "train.checkpoint_every=1", "sample.n=4"]

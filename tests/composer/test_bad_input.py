@@ -6,7 +6,7 @@ import time
 import pytest
 
 from composer import api
-from composer.cli import main
+from composer.tools.cli import main
 from composer.errors import SpecError
 from conftest import GRAPHS
 

@@ -7,10 +7,11 @@ import pytest
 import torch
 import yaml
 
-from composer import api, checkpoint
-from composer.cli import main
-from composer.runtime import NonFiniteLoss
-from composer.train import Trainer
+from composer import api
+from composer.run import checkpoint
+from composer.tools.cli import main
+from composer.run.runner import NonFiniteLoss
+from composer.run.trainer import Trainer
 from conftest import GRAPHS, interrupt_at
 from specs import small_2d_gan
 

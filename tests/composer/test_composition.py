@@ -8,7 +8,7 @@ import torch
 
 from composer import api
 from composer.errors import ComposerError, SpecError
-from composer.plan_view import format_table
+from composer.graph.view import format_table
 from specs import small_2d_gan, small_dcgan
 
 
@@ -275,7 +275,7 @@ def test_generation_feeds_labels():
 
 def test_ops_see_the_step_and_the_phase():
     from composer import plugins
-    from composer.nodes import Op
+    from composer.graph.nodes import Op
 
     seen = []
 

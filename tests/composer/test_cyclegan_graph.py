@@ -5,8 +5,8 @@ import torch
 
 from composer import api
 from composer.errors import SpecError
-from composer.optim import linear_decay
-from composer.plan_view import to_json
+from composer.run.optim import linear_decay
+from composer.graph.view import to_json
 from conftest import GRAPHS
 
 

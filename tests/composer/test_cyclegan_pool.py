@@ -2,9 +2,10 @@
 and its state in the run's explicit state dict surviving a checkpoint."""
 import torch
 
-from composer import api, checkpoint
+from composer import api
+from composer.run import checkpoint
 from composer.recipes.pool import ImagePool
-from composer.evaluator import Context
+from composer.graph.interpreter import Context
 from conftest import GRAPHS
 
 

@@ -10,9 +10,9 @@ from PIL import Image
 
 from composer import api
 from composer.api import open_run
-from composer.cli import main
+from composer.tools.cli import main
 from composer.errors import ComposerError
-from composer.generate import generate
+from composer.run.generate import generate
 from composer.metrics.translation import translation
 from conftest import GRAPHS
 

@@ -2,8 +2,8 @@
 import pytest
 
 from composer import api
-from composer.cli import main
-from composer.diff import diff, diff_plans, diff_specs
+from composer.tools.cli import main
+from composer.tools.diff import diff, diff_plans, diff_specs
 
 RING_YAML = """\
 name: ring

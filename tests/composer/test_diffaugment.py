@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from composer import api
-from composer.diffaugment import DiffAugment
+from composer.ops.diffaugment import DiffAugment
 from composer.errors import SpecError
-from composer.plan_view import format_table
+from composer.graph.view import format_table
 
 OFF = {"brightness": 0, "contrast": 0, "translation": 0, "cutout": 0}
 

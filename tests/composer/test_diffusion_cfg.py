@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from composer import api
-from composer.ops import DropCondition
+from composer.ops.flow import DropCondition
 from conftest import GRAPHS
 
 BATCH = 8

@@ -4,7 +4,7 @@ from safetensors.torch import load_file
 
 from composer import api
 from composer.api import open_run
-from composer.generate import generate
+from composer.run.generate import generate
 from composer.recipes.samplers import sample
 from composer.recipes.schedules import VPSDE
 from test_diffusion_parity import small_denoiser

@@ -6,10 +6,10 @@ import torch
 
 from composer import api
 from composer.api import open_run
-from composer.cli import main
+from composer.tools.cli import main
 from composer.errors import ComposerError, SpecError
-from composer.generate import generate
-from composer.plan_view import format_table
+from composer.run.generate import generate
+from composer.graph.view import format_table
 from composer.recipes.denoising import LogSNRTime
 from composer.recipes.samplers import DEFAULT_SPACING, SAMPLERS
 from composer.recipes.schedules import VPSDE

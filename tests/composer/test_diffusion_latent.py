@@ -6,8 +6,8 @@ import torch
 from safetensors.torch import load_file
 
 from composer import api
-from composer.generate import generate
-from composer.plan_view import format_table
+from composer.run.generate import generate
+from composer.graph.view import format_table
 from conftest import GRAPHS
 
 QUIET_RUN = ["train.steps=2", "train.batch=8", "train.log_every=0", "train.sample_every=0",

@@ -6,8 +6,9 @@ import sys
 
 import pytest
 
-from composer import api, draw
-from composer.cli import main
+from composer import api
+from composer.tools import draw
+from composer.tools.cli import main
 from conftest import GRAPHS
 
 

@@ -4,11 +4,11 @@ missing files; and `composer validate --print`, whose output parses back to the 
 import pytest
 import yaml
 
-from composer import cli
+from composer.tools import cli
 from composer.api import from_dict, resolved
 from composer.errors import SpecError
-from composer.spec import load
-from composer.spec_dump import to_yaml
+from composer.spec.schema import load
+from composer.spec.dump import to_yaml
 
 BASE = """\
 name: base

@@ -6,7 +6,8 @@ import copy
 import pytest
 import torch
 
-from composer import api, fast
+from composer import api
+from composer.run import fast
 from composer.errors import SpecError
 from conftest import GRAPHS
 

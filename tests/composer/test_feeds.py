@@ -4,7 +4,7 @@ import torch
 
 from composer import api
 from composer.data.table import Table
-from composer.feeds import BatchStream
+from composer.run.feeds import BatchStream
 from conftest import GRAPHS
 
 
@@ -41,7 +41,7 @@ def test_the_runner_keeps_its_streams_on_its_device():
 
 
 def test_a_table_too_big_for_the_device_stays_in_host_memory(monkeypatch):
-    from composer import fast
+    from composer.run import fast
 
     runner = api.runner(GRAPHS / "dcgan.yaml", ["train.batch=4"], cpu=True)
     stream = runner.streams["real"]

@@ -10,13 +10,14 @@ import pytest
 import torch
 from PIL import Image
 
-from composer import api, checkpoint
+from composer import api
+from composer.run import checkpoint
 from composer.data.folders import image_folder
 from composer.data.lazy import LazyTable, bounded
 from composer.data.paired import paired_folder
 from composer.errors import ComposerError, SpecError
-from composer.generate import reference_table
-from composer.train import Trainer
+from composer.run.generate import reference_table
+from composer.run.trainer import Trainer
 from conftest import GRAPHS
 
 STEPS = 4
@@ -157,7 +158,7 @@ def small_indices(lazy, small):
 
 
 def test_generation_decodes_only_the_held_out_rows_it_draws(tmp_path, monkeypatch):
-    from composer.generate import run_flow
+    from composer.run.generate import run_flow
 
     write_images(tmp_path)
     eager = api.runner(dcgan(tmp_path, "stream: false"), cpu=True)
@@ -169,7 +170,7 @@ def test_generation_decodes_only_the_held_out_rows_it_draws(tmp_path, monkeypatc
 
 
 def test_a_lazy_stream_delivers_on_its_device_and_pins_memory_for_cuda(tmp_path):
-    from composer.feeds import BatchStream, make_loader
+    from composer.run.feeds import BatchStream, make_loader
 
     write_images(tmp_path, n=4)
     table = image_folder(path=tmp_path, size=8, stream=True, workers=0)

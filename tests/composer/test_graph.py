@@ -3,8 +3,8 @@ import yaml
 
 from composer.api import from_dict, runner
 from composer.errors import SpecError
-from composer.graph import build
-from composer.spec import load
+from composer.graph.build import build
+from composer.spec.schema import load
 from specs import small_dcgan
 
 

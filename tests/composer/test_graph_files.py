@@ -7,7 +7,7 @@ import os
 import pytest
 
 from composer import api
-from composer.plan_view import format_table
+from composer.graph.view import format_table
 from conftest import GRAPHS, ROOT
 
 GOLDEN = ROOT / "tests" / "golden"

@@ -4,8 +4,9 @@ import sys
 
 import pytest
 
-from composer import api, plots
-from composer.cli import main
+from composer import api
+from composer.run import plots
+from composer.tools.cli import main
 from composer.errors import ComposerError
 from conftest import GRAPHS
 

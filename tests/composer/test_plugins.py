@@ -14,10 +14,10 @@ import torch
 from torch import nn
 
 from composer import api, plugins, registry
-from composer.cli import main
+from composer.tools.cli import main
 from composer.data import Table
 from composer.errors import ComposerError, SpecError
-from composer.inputs import Source, point_fields
+from composer.data.sources import Source, point_fields
 from conftest import ROOT
 from specs import small_2d_gan
 

@@ -10,8 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from composer import api, checkpoint
-from composer.runtime import NonFiniteLoss
+from composer import api
+from composer.run import checkpoint
+from composer.run.runner import NonFiniteLoss
 from specs import small_2d_gan
 
 STEPS = 6

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from composer import api
-from composer.progress import Progress, WindowMeans, is_terminal
-from composer.train import Trainer
+from composer.run.progress import Progress, WindowMeans, is_terminal
+from composer.run.trainer import Trainer
 from specs import small_2d_gan
 
 

@@ -6,9 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from composer.errors import Loc, SpecError
-from composer.references import resolve
-from composer.spec import load, parse
-from composer.yamlio import load_text
+from composer.spec.references import resolve
+from composer.spec.schema import load, parse
+from composer.spec.yamlio import load_text
 
 GRAPH = """\
 inputs:

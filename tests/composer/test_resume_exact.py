@@ -16,8 +16,9 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from composer import api, checkpoint
-from composer.train import Trainer
+from composer import api
+from composer.run import checkpoint
+from composer.run.trainer import Trainer
 from conftest import GRAPHS, ROOT
 from specs import small_2d_gan
 

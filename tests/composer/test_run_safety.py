@@ -7,10 +7,11 @@ import shutil
 import pytest
 import torch
 
-from composer import api, checkpoint
-from composer.cli import main
+from composer import api
+from composer.run import checkpoint
+from composer.tools.cli import main
 from composer.errors import ComposerError
-from composer.train import Trainer
+from composer.run.trainer import Trainer
 from conftest import interrupt_at
 from specs import small_2d_gan
 

@@ -1,8 +1,8 @@
 import pytest
 
 from composer.errors import SpecError
-from composer.spec import load, parse
-from composer.yamlio import load_text
+from composer.spec.schema import load, parse
+from composer.spec.yamlio import load_text
 
 
 def write(tmp_path, text, name="g.yaml"):

@@ -1,12 +1,12 @@
 """docs/spec.md is generated from the spec dataclasses and composer/spec_doc.py's KEYS: every key a
 graph file can write is documented, no documented key is stale, and the page is current
-(regenerate with `python -m composer.spec_doc > docs/spec.md`)."""
+(regenerate with `python -m composer.spec.doc > docs/spec.md`)."""
 import dataclasses
 import re
 
-from composer import spec
-from composer.spec import load
-from composer.spec_doc import (COMPOSING, INTERNAL, KEYS, default_text, keys_of, markdown, section_class,
+from composer.spec import schema as spec
+from composer.spec.schema import load
+from composer.spec.doc import (COMPOSING, INTERNAL, KEYS, default_text, keys_of, markdown, section_class,
                                spec_classes, type_text)
 from conftest import ROOT
 
@@ -46,7 +46,7 @@ def test_types_and_defaults_come_from_the_dataclasses():
 
 def test_the_page_is_current():
     page = (ROOT / "docs" / "spec.md").read_text()
-    assert markdown() + "\n" == page, "docs/spec.md is stale: python -m composer.spec_doc > docs/spec.md"
+    assert markdown() + "\n" == page, "docs/spec.md is stale: python -m composer.spec.doc > docs/spec.md"
 
 
 def test_the_pages_extends_example_reads(tmp_path):

@@ -8,8 +8,8 @@ from safetensors.torch import load_file
 from torch.optim.swa_utils import update_bn
 
 from composer import api
-from composer.generate import forward
-from composer.standing import SEED_OFFSET, batch_norms
+from composer.run.generate import forward
+from composer.run.standing import SEED_OFFSET, batch_norms
 from specs import small_dcgan
 
 

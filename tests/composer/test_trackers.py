@@ -8,10 +8,10 @@ import pytest
 
 from composer import api
 from composer.errors import SpecError
-from composer.spec import parse
-from composer.trackers import name_problem, scalars, tracker_names
-from composer.train import Callback, Trainer
-from composer.yamlio import load_text
+from composer.spec.schema import parse
+from composer.run.trackers import name_problem, scalars, tracker_names
+from composer.run.trainer import Callback, Trainer
+from composer.spec.yamlio import load_text
 from specs import small_2d_gan
 
 SPEC = """\

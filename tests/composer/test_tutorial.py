@@ -8,7 +8,7 @@ import shlex
 
 import pytest
 
-from composer import cli
+from composer.tools import cli
 from composer.api import load, validate
 from conftest import ROOT
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from composer import api
-from composer.generate import generate
+from composer.run.generate import generate
 from conftest import GRAPHS
 from specs import TINY_RUN
 

@@ -5,7 +5,7 @@ import copy
 import torch
 
 from composer import api
-from composer.plan import Op
+from composer.graph.plan import Op
 from conftest import GRAPHS
 
 PATH = GRAPHS / "wgan_gp.yaml"

@@ -11,7 +11,8 @@ The pauses only widen the window; the check itself runs unchanged.
 import sys
 import time
 
-from composer import cli, train
+from composer.tools import cli
+from composer.run import trainer as train
 
 original = train.run_folder
 

@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 
 import scenarios
 from composer import api
-from composer.train import Callback, Trainer
+from composer.run.trainer import Callback, Trainer
 
 out, names = sys.argv[1], sys.argv[2:] or list(scenarios.BATCH)
 for name in names:

@@ -19,8 +19,8 @@ import dataclasses
 
 import torch
 
-from composer import evaluator
-from composer.feeds import BatchStream
+from composer.graph import interpreter as evaluator
+from composer.run.feeds import BatchStream
 
 
 class ConcatStream:

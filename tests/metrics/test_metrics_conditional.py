@@ -47,7 +47,7 @@ def tiny_cfg_diffusion():
 
 
 def real_digits_for(shuffle: bool):
-    """A stand-in for composer.generate.generate: for each requested label, a held-out real digit
+    """A stand-in for composer.run.generate.generate: for each requested label, a held-out real digit
     of that class (of a random class when `shuffle`)."""
     test = digits(split="test")
     calls = []

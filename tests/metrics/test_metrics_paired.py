@@ -5,7 +5,7 @@ import torch
 
 from composer import api
 from composer.errors import ComposerError, SpecError
-from composer.evaluate import evaluate
+from composer.run.evaluate import evaluate
 from composer.metrics.paired import agreement, mean_l1, paired
 
 EVAL = {"input": "pair", "output": "fake", "target": "pair.target", "labels": "pair.y"}

@@ -7,7 +7,7 @@ import torch
 
 from composer import api
 from composer.errors import SpecError
-from composer.ops import module_output
+from composer.ops.flow import module_output
 from composer.recipes.penalties import R1
 from specs import small_dcgan
 

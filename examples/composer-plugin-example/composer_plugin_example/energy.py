@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 from composer.data import Table
-from composer.nodes import Loss, Node, Tensor
+from composer.graph.nodes import Loss, Node, Tensor
 
 
 def energy_terms(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

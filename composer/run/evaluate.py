@@ -1,0 +1,38 @@
+"""Metrics the graph declares (`eval.metrics`), computed on fresh samples from a Runner."""
+from __future__ import annotations
+
+import inspect
+
+from composer.errors import ComposerError, did_you_mean
+from composer.run.generate import generate, reference_table
+
+
+def evaluate(runner, n: int | None = None) -> dict[str, float]:
+    from composer.metrics import METRICS
+
+    spec = runner.spec
+    if not spec.eval.metrics:
+        return {}
+    n = n or spec.eval.n
+    results: dict[str, float] = {}
+    for name, options in spec.eval.metrics.items():
+        if name not in METRICS:
+            raise spec.error(f"unknown metric '{name}'{did_you_mean(name, METRICS)}", "eval", "metrics", name)
+        metric = METRICS[name]
+        options = dict(options or {})
+        if "runner" in inspect.signature(metric).parameters:
+            values = metric(runner=runner, **options)
+        else:
+            samples = generate(runner, n)
+            values = metric(samples, _reference(runner), **options)
+        results.update({f"{name}.{k}": v for k, v in values.items()})
+    return results
+
+
+def _reference(runner):
+    spec = runner.spec
+    name = spec.eval.reference or next((i.name for i in spec.inputs if i.kind == "data"), None)
+    item = spec.input(name)
+    if item is None or item.kind != "data":
+        raise ComposerError(f"eval.reference: '{name}' is not a data input")
+    return reference_table(spec, item)

@@ -1,0 +1,102 @@
+"""Optimizers and learning-rate schedules named in YAML (plain dict registries)."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from composer.registry import Registry
+
+OPTIMIZERS = Registry("optimizer type", {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+}, supplied=("params", "lr"))
+
+
+def constant(step: int, *, total: int) -> float:
+    """The learning rate as given, at every step."""
+    return 1.0
+
+
+def linear_decay(step: int, *, total: int, start: int | None = None) -> float:
+    """Constant until `start`, then linear to 0 at `total` (CycleGAN's n_epochs + n_epochs_decay)."""
+    start = total // 2 if start is None else start
+    return 1.0 if step < start else max(0.0, 1.0 - (step - start) / max(1, total - start))
+
+
+def cosine(step: int, *, total: int, warmup: int = 0, floor: float = 0.0) -> float:
+    """Linear warm-up over `warmup` steps, then half a cosine from 1 down to `floor` at `total`
+    (Loshchilov & Hutter 2017, without restarts)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def step_decay(step: int, *, total: int, every: int, gamma: float = 0.1) -> float:
+    """Multiplied by `gamma` every `every` steps."""
+    return gamma ** (step // every)
+
+
+LR_SCHEDULES = Registry("lr schedule", {
+    "constant": constant,
+    "linear_decay": linear_decay,
+    "cosine": cosine,
+    "step": step_decay,
+}, supplied=("step", "total"))
+
+
+class ScheduleFactor:
+    """A LambdaLR factor `LR_SCHEDULES[kind](step, total=..., **options)` whose state is plain
+    data (it is saved as JSON in checkpoints)."""
+
+    def __init__(self, kind: str, total: int, options: dict):
+        self.kind, self.total, self.options = kind, total, options
+
+    def __call__(self, step: int) -> float:
+        return LR_SCHEDULES[self.kind](step, total=self.total, **self.options)
+
+
+def make_optimizer(opt, params):
+    """The torch optimizer `opt` names, over `params`. Its type, arguments and LR schedule were
+    checked when the graph was built (`check`), so nothing here can fail on the spec."""
+    args = {k: tuple(v) if isinstance(v, list) else v for k, v in opt.args.items()}
+    return OPTIMIZERS[opt.type](params, lr=opt.lr, **args)
+
+
+def make_lr_schedule(opt, optimizer, total: int):
+    """`opt`'s LR schedule over `total` steps as a `LambdaLR` (checked at build time, as above)."""
+    options = dict(opt.lr_schedule)
+    kind = options.pop("type", "constant")
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, ScheduleFactor(kind, total, options))
+
+
+def check(spec, opt, total: int) -> None:
+    """Build-time check of an optimizer's type and arguments (by torch's own checks) and of its
+    LR schedule over the run, so that bad values fail before training, at their YAML line."""
+    if not isinstance(opt.lr_schedule.get("type", "constant"), str):
+        raise spec.error(f"expected a schedule name, got {opt.lr_schedule['type']!r}",
+                         "optimizers", opt.name, "lr_schedule", "type")
+    if opt.type not in OPTIMIZERS:
+        raise spec.error(OPTIMIZERS.unknown(opt.type), "optimizers", opt.name, "type")
+    args = {k: tuple(v) if isinstance(v, list) else v for k, v in opt.args.items()}
+    try:   # torch's optimizers check their arguments before their parameters: an empty list is
+        OPTIMIZERS[opt.type]([], lr=opt.lr, **args)   # then the only error left (and no dynamo import)
+    except ValueError as err:
+        if "empty parameter list" not in str(err):
+            raise spec.error(f"optimizer {opt.type}: {err}", "optimizers", opt.name) from None
+    except Exception as err:  # noqa: BLE001 -- torch's own checks fail in many ways on odd values
+        raise spec.error(f"optimizer {opt.type}: {type(err).__name__}: {err}", "optimizers", opt.name) from None
+    options = dict(opt.lr_schedule)
+    kind = options.pop("type", "constant")
+    if kind not in LR_SCHEDULES:
+        raise spec.error(LR_SCHEDULES.unknown(kind), "optimizers", opt.name, "lr_schedule", "type")
+    try:
+        factors = [LR_SCHEDULES[kind](step, total=total, **options) for step in (0, total // 2, total)]
+    except (TypeError, ValueError, ZeroDivisionError) as err:
+        raise spec.error(f"lr schedule {kind}: {err}", "optimizers", opt.name, "lr_schedule") from None
+    if not all(isinstance(f, (int, float)) and math.isfinite(f) and f >= 0 for f in factors):
+        raise spec.error(f"lr schedule {kind} gives factors {factors}: expected finite numbers >= 0",
+                         "optimizers", opt.name, "lr_schedule")

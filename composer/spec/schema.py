@@ -1,0 +1,402 @@
+"""The graph spec: YAML (or a dict built in Python) parsed once into frozen dataclasses.
+
+Every section rejects unknown keys with a "did you mean"; every entry keeps its source location
+so later stages (graph build, shape checks, plan) can point back at the YAML.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from composer.errors import Loc, SpecError, did_you_mean
+from composer.spec.flowexpr import FlowSyntaxError
+from composer.spec.flowexpr import parse as parse_call
+from composer.spec.extends import load_graph
+from composer.spec.references import escape_literals, resolve
+from composer.spec.values import check_range, check_train, finite, same_kind
+from composer.spec.yamlio import Locs, apply_overrides
+
+SECTIONS = ("name", "plugins", "inputs", "modules", "flow", "objectives", "optimizers", "phases",
+            "schedule", "train", "sample", "eval")
+OBJECTIVE_KEYS = ("recipe", "weight", "every", "terms")   # keys every objective takes
+TERM_KEYS = ("weight", "every")                           # keys of one term under `terms:`
+PHASE_KEYS = ("terms", "optimizers", "redraw")
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+@dataclass(frozen=True)
+class InputSpec:
+    """A tensor drawn fresh every step: a batch from a data `source`, or `noise`."""
+    name: str
+    kind: str                      # "data" | "noise"
+    target: str                    # source name or noise kind
+    args: dict = field(default_factory=dict)
+    batch: int | None = None
+    loc: Loc | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    """A named block instance, or an inline list of blocks run in sequence."""
+    name: str
+    block: str | None
+    args: dict = field(default_factory=dict)
+    layers: tuple["ModuleSpec", ...] = ()
+    weights: str | None = None     # safetensors file to initialise from
+    loc: Loc | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class FlowSpec:
+    """`name: target(input, ..., key=value)`: one named tensor of the DAG, computed by a module
+    (`target` names a module; `args` empty) or by a flow op (`target` names an op)."""
+    name: str
+    target: str
+    inputs: tuple[str, ...]
+    args: dict = field(default_factory=dict)
+    loc: Loc | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class ObjectiveSpec:
+    """A recipe and its arguments, plus what every objective takes: `weight` (a number or a
+    weight schedule scaling all its terms), `every` (evaluate its terms every k steps) and
+    `terms` (per-term `weight`/`every`, e.g. `terms: {D_r1: {every: 16}}`)."""
+    name: str
+    recipe: str
+    args: dict = field(default_factory=dict)
+    weight: float | dict = 1.0
+    every: int = 1
+    terms: dict = field(default_factory=dict)
+    loc: Loc | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class PhaseSpec:
+    """An explicit phase: the terms it minimises and the optimizers it steps on one backward
+    (defaults: derived from the phase's name as an optimizer), and inputs it draws afresh."""
+    name: str
+    terms: tuple[str, ...] | None = None
+    optimizers: tuple[str, ...] | None = None
+    redraw: tuple[str, ...] = ()
+    loc: Loc | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    name: str
+    params: tuple[str, ...]
+    type: str = "adam"
+    lr: float = 1e-3
+    args: dict = field(default_factory=dict)       # betas, weight_decay, ...
+    lr_schedule: dict = field(default_factory=dict)
+    loc: Loc | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    order: tuple[str, ...] = ()
+    repeat: dict = field(default_factory=dict)     # phase -> times per step (n_critic)
+    every: dict = field(default_factory=dict)      # phase -> run every k steps
+    refresh_detached: bool = False                 # recompute values read through a cut
+    loc: Loc | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    steps: int = 1000
+    batch: int = 64
+    seed: int = 0
+    precision: str = "no"
+    log_every: int = 50
+    sample_every: int = 0
+    checkpoint_every: int = 0
+    keep_checkpoints: int = 2
+    ema: dict = field(default_factory=dict)        # module -> decay
+    standing_stats: int = 32                       # batches re-estimating an EMA copy's batch norms
+    grad_clip: float | None = None
+    threads: int | None = None
+    compile: bool | dict | None = None             # torch.compile the modules (composer/fast.py)
+    channels_last: bool = False                    # NHWC weights for convolutional modules
+    log_with: list = field(default_factory=list)   # Accelerate tracker names (composer/trackers.py)
+    loc: Loc | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    """What every generator shares; `options` are the keys of the generating recipe (e.g. the
+    denoising recipe's sampler, steps, spacing, decode, guidance), checked when the graph is built."""
+    output: str | list | None = None  # flow tensor(s) to generate (GANs, translation); a list: side by side
+    objective: str | None = None   # objective whose recipe generates (diffusion)
+    n: int = 64
+    nrow: int | None = None
+    options: dict = field(default_factory=dict)
+    loc: Loc | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    metrics: dict = field(default_factory=dict)    # metric name -> options
+    n: int = 2500
+    reference: str | None = None                   # input whose data is the reference
+    loc: Loc | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    inputs: tuple[InputSpec, ...]
+    modules: tuple[ModuleSpec, ...]
+    flow: tuple[FlowSpec, ...]
+    objectives: tuple[ObjectiveSpec, ...]
+    optimizers: tuple[OptimizerSpec, ...]
+    schedule: ScheduleSpec
+    train: TrainSpec
+    sample: SampleSpec
+    eval: EvalSpec
+    plugins: tuple[str, ...] = ()
+    phases: tuple[PhaseSpec, ...] = ()
+    file: str = field(default="<spec>", compare=False)
+    data: dict = field(default_factory=dict, repr=False, compare=False)
+    locs: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def loc(self, *path) -> Loc:
+        return nearest_loc(self.locs, self.file, path)
+
+    def error(self, message: str, *path) -> SpecError:
+        return SpecError(message, ".".join(str(p) for p in path), self.loc(*path))
+
+    def input(self, name: str) -> InputSpec | None:
+        return next((i for i in self.inputs if i.name == name), None)
+
+    def batch_of(self, name: str) -> int:
+        """Batch size of an input: its own `batch`, else `train.batch`."""
+        item = self.input(name)
+        return (item.batch if item else None) or self.train.batch
+
+
+def nearest_loc(locs: Locs, file: str, path: tuple) -> Loc:
+    """Location of a key path, falling back to its nearest located parent (the file's start)."""
+    for cut in range(len(path), -1, -1):
+        if path[:cut] in locs:
+            return locs[path[:cut]]
+    return Loc(file, 1, 1) if file and not file.startswith("<") else Loc(file)
+
+
+def with_overrides(spec: Spec, overrides) -> Spec:
+    """The Spec with `key=value` overrides applied (as if they had been given on load)."""
+    if not overrides:
+        return spec
+    return parse(spec.data, spec.locs, spec.file, overrides)
+
+
+def load(path: str | Path, overrides=()) -> Spec:
+    """Read a graph file (and the files it `extends:`), apply `key=value` overrides, resolve
+    `${...}` references, parse into a Spec."""
+    data, locs = load_graph(path)
+    return parse(data, locs, str(path), overrides)
+
+
+def parse(data: dict, locs: Locs | None = None, file: str = "<spec>", overrides=()) -> Spec:
+    locs = dict(locs or {})
+    data = resolve(apply_overrides(data, locs, overrides), locs)     # overrides first: they flow into references
+    p = _Parser(data, locs, file)
+    p.keys((), data, SECTIONS)
+    spec = Spec(
+        name=p.name(Path(file).stem),
+        inputs=p.entries("inputs", p.input), modules=p.entries("modules", p.module),
+        flow=p.entries("flow", p.flow), objectives=p.entries("objectives", p.objective),
+        optimizers=p.entries("optimizers", p.optimizer), schedule=p.schedule(),
+        train=p.simple("train", TrainSpec), sample=p.sample(),
+        eval=p.simple("eval", EvalSpec), plugins=p.plugins(), phases=p.entries("phases", p.phase),
+        file=file, data=escape_literals(data), locs=locs)   # data: references resolved, reads back the same
+    return spec
+
+
+class _Parser:
+    def __init__(self, data: dict, locs: Locs, file: str):
+        self.data, self.locs, self.file = data, locs, file
+
+    def loc(self, path: tuple) -> Loc:
+        return nearest_loc(self.locs, self.file, path)
+
+    def fail(self, message: str, path: tuple) -> SpecError:
+        return SpecError(message, ".".join(str(p) for p in path), self.loc(path))
+
+    def keys(self, path: tuple, mapping: dict, allowed) -> None:
+        for key in mapping:
+            if key not in allowed:
+                raise self.fail(f"unknown key '{key}'{did_you_mean(str(key), allowed)}", path + (key,))
+
+    def mapping(self, path: tuple, value, what: str) -> dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(f"expected a mapping ({what}), got {type(value).__name__}", path)
+        return value
+
+    def entries(self, section: str, parse_one) -> tuple:
+        body = self.mapping((section,), self.data.get(section), f"name: entry")
+        return tuple(parse_one((section, str(name)), str(name), value) for name, value in body.items())
+
+    def input(self, path, name, value) -> InputSpec:
+        body = dict(self.mapping(path, value, "source: ... or noise: ..."))
+        kinds = [k for k in ("source", "noise") if k in body]
+        if len(kinds) != 1:
+            raise self.fail("an input needs exactly one of 'source' (data) or 'noise'", path)
+        kind = kinds[0]
+        target = body.pop(kind)
+        batch = body.pop("batch", None)
+        if batch is not None and (not isinstance(batch, int) or batch < 1):
+            raise self.fail(f"batch must be a positive integer, got {batch!r}", path + ("batch",))
+        return InputSpec(name, "data" if kind == "source" else "noise", str(target), body, batch, self.loc(path))
+
+    def module(self, path, name, value) -> ModuleSpec:
+        if isinstance(value, list):
+            layers = tuple(self.module(path + (i,), f"{name}.{i}", v) for i, v in enumerate(value))
+            if not layers:
+                raise self.fail("an inline module needs at least one layer", path)
+            return ModuleSpec(name, None, {}, layers, None, self.loc(path))
+        if isinstance(value, str):
+            return ModuleSpec(name, value, {}, (), None, self.loc(path))
+        body = dict(self.mapping(path, value, "block: ... and its arguments"))
+        if "block" not in body:
+            raise self.fail("a module needs 'block' (a name from the block registry) or a list of layers", path)
+        block, weights = body.pop("block"), body.pop("weights", None)
+        return ModuleSpec(name, str(block), body, (), weights, self.loc(path))
+
+    def flow(self, path, name, value) -> FlowSpec:
+        if isinstance(value, str):
+            try:
+                call = parse_call(value)
+            except FlowSyntaxError as err:
+                raise self.fail(str(err), path) from None
+            return FlowSpec(name, call.target, call.inputs, call.args, self.loc(path))
+        body = dict(self.mapping(path, value, "module: ..., inputs: [...] or op: ..., inputs: [...]"))
+        kinds = [k for k in ("module", "op") if k in body]
+        if len(kinds) != 1:
+            raise self.fail("a flow entry needs exactly one of 'module' or 'op'", path)
+        target = body.pop(kinds[0])
+        if kinds[0] == "module":
+            self.keys(path, body, ("inputs",))
+        inputs = body.pop("inputs", [])
+        inputs = [inputs] if isinstance(inputs, str) else inputs
+        if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
+            raise self.fail(f"inputs must be a list of tensor names, got {inputs!r}", path + ("inputs",))
+        return FlowSpec(name, str(target), tuple(inputs), body, self.loc(path))
+
+    def objective(self, path, name, value) -> ObjectiveSpec:
+        body = dict(self.mapping(path, value, "recipe: ... and its arguments"))
+        if "recipe" not in body:
+            raise self.fail("an objective needs 'recipe' (a name from the recipe registry)", path)
+        recipe = body.pop("recipe")
+        weight = body.pop("weight", 1.0)
+        self.weight(path + ("weight",), weight)
+        every = self.positive_int(path + ("every",), body.pop("every", 1))
+        terms = self.mapping(path + ("terms",), body.pop("terms", None), "term: {weight, every}")
+        for term, options in terms.items():
+            options = self.mapping(path + ("terms", term), options, "weight, every")
+            self.keys(path + ("terms", term), options, TERM_KEYS)
+            self.weight(path + ("terms", term, "weight"), options.get("weight", 1.0))
+            self.positive_int(path + ("terms", term, "every"), options.get("every", 1))
+        return ObjectiveSpec(name, str(recipe), body, weight, every, dict(terms), self.loc(path))
+
+    def weight(self, path, value) -> None:
+        """A weight is a number or a schedule mapping `{type: linear, ...}` (checked at build)."""
+        if isinstance(value, dict):
+            if "type" not in value:
+                raise self.fail("a weight schedule needs 'type' (e.g. linear)", path)
+            return
+        if not finite(value):
+            raise self.fail(f"expected a number or a weight schedule mapping, got {value!r}", path)
+
+    def positive_int(self, path, value) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise self.fail(f"expected a positive integer, got {value!r}", path)
+        return value
+
+    def names(self, path, value, what: str) -> tuple[str, ...]:
+        value = [value] if isinstance(value, str) else value
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(f"expected a list of {what}, got {value!r}", path)
+        return tuple(value)
+
+    def phase(self, path, name, value) -> PhaseSpec:
+        body = self.mapping(path, value, "terms, optimizers, redraw")
+        self.keys(path, body, PHASE_KEYS)
+        terms = self.names(path + ("terms",), body["terms"], "terms") if "terms" in body else None
+        opts = self.names(path + ("optimizers",), body["optimizers"], "optimizers") if "optimizers" in body else None
+        redraw = self.names(path + ("redraw",), body.get("redraw", []), "inputs")
+        return PhaseSpec(name, terms, opts, redraw, self.loc(path))
+
+    def name(self, default: str) -> str:
+        """The graph's name, also its default run folder runs/NAME: a plain name, no path."""
+        if "name" not in self.data:
+            return default if NAME.fullmatch(default) else "graph"
+        name = self.data["name"]
+        if not isinstance(name, (str, int)) or isinstance(name, bool) or not NAME.fullmatch(str(name)):
+            raise self.fail(f"expected a plain name (letters, digits, '_', '-', '.'; no path), got {name!r}",
+                            ("name",))
+        return str(name)
+
+    def plugins(self) -> tuple[str, ...]:
+        return self.names(("plugins",), self.data.get("plugins") or [], "plugin names")
+
+    def sample(self) -> SampleSpec:
+        path = ("sample",)
+        body = dict(self.mapping(path, self.data.get("sample"), "sample"))
+        core = {k: body.pop(k) for k in ("output", "objective", "n", "nrow") if k in body}
+        if not isinstance(core.get("objective", ""), (str, type(None))):
+            raise self.fail(f"expected an objective name, got {core['objective']!r}", path + ("objective",))
+        if body and core.get("objective") is None:
+            key = next(iter(body))
+            raise self.fail(f"unknown key '{key}'{did_you_mean(str(key), ('output', 'objective', 'n', 'nrow'))}"
+                            " (keys such as 'sampler' belong to the generating objective: set sample.objective)",
+                            path + (key,))
+        for key in ("n", "nrow"):
+            if key in core and core[key] is not None:
+                self.positive_int(path + (key,), core[key])
+        return SampleSpec(**core, options=body, loc=self.loc(path))
+
+    def optimizer(self, path, name, value) -> OptimizerSpec:
+        body = dict(self.mapping(path, value, "params: [modules], type, lr, ..."))
+        params = body.pop("params", None)
+        if params is None:
+            raise self.fail("an optimizer needs 'params': the modules it updates", path)
+        params = self.names(path + ("params",), params, "module names")
+        kind, lr = body.pop("type", "adam"), body.pop("lr", 1e-3)
+        if not isinstance(kind, str):
+            raise self.fail(f"expected an optimizer type name, got {kind!r}", path + ("type",))
+        if not finite(lr) or not 0 < lr:
+            raise self.fail(f"lr must be a positive finite number, got {lr!r}", path + ("lr",))
+        sched = self.mapping(path + ("lr_schedule",), body.pop("lr_schedule", None), "lr schedule")
+        return OptimizerSpec(name, tuple(str(p) for p in params), kind, float(lr), body, dict(sched), self.loc(path))
+
+    def schedule(self) -> ScheduleSpec:
+        path = ("schedule",)
+        body = self.mapping(path, self.data.get("schedule"), "order, repeat, every")
+        self.keys(path, body, ("order", "repeat", "every", "refresh_detached"))
+        order = body.get("order", [])
+        if not isinstance(order, list):
+            raise self.fail("order must be a list of optimizer names", path + ("order",))
+        for key in ("repeat", "every"):
+            for phase, count in self.mapping(path + (key,), body.get(key), "phase: count").items():
+                if not isinstance(count, int) or count < 1:
+                    raise self.fail(f"expected a positive integer, got {count!r}", path + (key, phase))
+        return ScheduleSpec(tuple(str(o) for o in order), dict(body.get("repeat") or {}),
+                            dict(body.get("every") or {}), bool(body.get("refresh_detached", False)),
+                            self.loc(path))
+
+    def simple(self, section: str, cls):
+        path = (section,)
+        body = self.mapping(path, self.data.get(section), section)
+        allowed = [f for f in cls.__dataclass_fields__ if f != "loc"]
+        self.keys(path, body, allowed)
+        defaults = cls()
+        for key, value in body.items():
+            expected = getattr(defaults, key)
+            if expected is not None and not same_kind(expected, value):
+                raise self.fail(f"expected {type(expected).__name__}, got {value!r}", path + (key,))
+            check_range(self, path + (key,), value)
+        if section == "train":
+            check_train(self, path, body)
+        return cls(**body, loc=self.loc(path))

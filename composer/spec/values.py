@@ -1,0 +1,91 @@
+"""Value checks of the spec's simple sections (`train`, `sample`, `eval`): ranges of numbers,
+finiteness, kinds, and the `train:` keys that need more than a type (precision, compile options,
+EMA decays, trackers). Used by the parser in spec.py; `p` is that parser (its `fail`, `mapping`,
+`keys` locate an error at its YAML line)."""
+from __future__ import annotations
+
+import math
+
+from composer.errors import did_you_mean
+from composer.run.trackers import name_problem as tracker_name_problem
+
+PRECISIONS = ("no", "bf16", "fp16", "fp8")
+RANGES = {   # key path -> (bound, strict, what is expected)
+    ("train", "steps"): (1, False, "a positive number of steps"),
+    ("train", "batch"): (1, False, "a positive batch size"),
+    ("train", "seed"): (0, False, "a seed >= 0"),
+    ("train", "log_every"): (0, False, "0 (never) or a positive number of steps"),
+    ("train", "sample_every"): (0, False, "0 (never) or a positive number of steps"),
+    ("train", "checkpoint_every"): (0, False, "0 (only at the end) or a positive number of steps"),
+    ("train", "keep_checkpoints"): (1, False, "at least 1 checkpoint kept"),
+    ("train", "standing_stats"): (0, False, "0 (keep the trained module's statistics) or a positive number of batches"),
+    ("train", "grad_clip"): (0, True, "a positive gradient norm (or null for none)"),
+    ("train", "threads"): (1, False, "a positive number of threads (or null for torch's default)"),
+    ("sample", "n"): (1, False, "a positive number of samples"),
+    ("sample", "nrow"): (1, False, "a positive number of images per row"),
+    ("eval", "n"): (1, False, "a positive number of samples"),
+}
+
+
+def check_train(p, path: tuple, body: dict) -> None:
+    """precision, compile, EMA decays and trackers of the `train:` section."""
+    if body.get("precision", "no") not in PRECISIONS:
+        raise p.fail(f"unknown precision '{body['precision']}'{did_you_mean(str(body['precision']), PRECISIONS)}",
+                     path + ("precision",))
+    check_compile(p, path + ("compile",), body.get("compile"))
+    for module, decay in (body.get("ema") or {}).items():
+        if not isinstance(decay, (int, float)) or isinstance(decay, bool) or not 0 <= decay < 1:
+            raise p.fail(f"an EMA decay is a number in [0, 1), got {decay!r}", path + ("ema", module))
+    for k, name in enumerate(body.get("log_with") or []):
+        problem = tracker_name_problem(name, body["log_with"][:k])
+        if problem:
+            raise p.fail(problem, path + ("log_with", k))
+
+
+def check_compile(p, path: tuple, value) -> None:
+    """`train.compile`: null/false (off), true, or torch.compile keyword arguments."""
+    from composer.run.fast import COMPILE_KEYS, COMPILE_MODES
+
+    if value is None or isinstance(value, bool):
+        return
+    body = p.mapping(path, value, "true, false or torch.compile options such as mode")
+    p.keys(path, body, COMPILE_KEYS)
+    if body.get("mode", "default") not in COMPILE_MODES:
+        mode = str(body["mode"])
+        raise p.fail(f"unknown compile mode '{mode}'{did_you_mean(mode, COMPILE_MODES)}", path + ("mode",))
+    for key, allowed in (("dynamic", (bool, type(None))), ("fullgraph", bool), ("backend", str)):
+        if key in body and not isinstance(body[key], allowed):
+            raise p.fail(f"expected {'a backend name' if key == 'backend' else 'true or false'}, "
+                         f"got {body[key]!r}", path + (key,))
+
+
+def check_range(p, path: tuple, value) -> None:
+    """Numbers must be finite and within the key's range (RANGES)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not finite(value):
+        raise p.fail(f"expected a finite number, got {value!r}", path)
+    rule = RANGES.get(path)
+    if rule is None or value is None:
+        return
+    low, strict, what = rule
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or (value <= low if strict else value < low):
+        raise p.fail(f"expected {what}, got {value!r}", path)
+
+
+def finite(value) -> bool:
+    """A number that converts to a finite float (not a bool, not 10**400, not nan)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+def same_kind(default, value) -> bool:
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, type(default))
