@@ -21,9 +21,9 @@ def reference(source: str, run: str | None):
     if run is None:
         return SOURCES[source]()
     from composer.api import open_run
-    from composer.run.evaluate import _reference
+    from composer.run.evaluate import reference_table_of
 
-    return _reference(open_run(run))
+    return reference_table_of(open_run(run))
 
 
 def main(argv=None) -> int:

@@ -218,9 +218,9 @@ def scatter(samples: torch.Tensor, run, path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from composer.run.evaluate import _reference
+    from composer.run.evaluate import reference_table_of
 
-    info = _reference(run).info
+    info = reference_table_of(run).info
     centers, std = np.asarray(info["centers"]), float(info["std"])
     x = samples.detach().cpu().double().numpy()
     nearest = np.linalg.norm(x[:, None, :] - centers[None], axis=2).argmin(axis=1)

@@ -27,7 +27,7 @@ import torch
 from composer import api
 from composer.api import open_run
 from composer.data.mixtures import grid
-from composer.run.evaluate import _reference
+from composer.run.evaluate import reference_table_of
 from composer.run.generate import generate
 from composer.metrics.mixture import PROTOCOL_SAMPLES, mixture
 from composer.recipes.samplers import DEFAULT_SPACING
@@ -83,7 +83,7 @@ def cells() -> list[tuple[str, int, str]]:
 
 
 def measure(run, seeds: int) -> dict:
-    reference, results = _reference(run), {}
+    reference, results = reference_table_of(run), {}
     for cell in cells():
         if cell not in results:
             results[cell] = score(run, reference, *cell, seeds)
@@ -121,7 +121,7 @@ def summary(results: dict) -> list[str]:
 def header(run, run_dir: str, args) -> list[str]:
     evaluation = Path(run_dir) / "eval.json"
     trained = json.loads(evaluation.read_text()) if evaluation.exists() else {}
-    exact = mixture(grid(n=PROTOCOL_SAMPLES, seed=1).x, _reference(run))
+    exact = mixture(grid(n=PROTOCOL_SAMPLES, seed=1).x, reference_table_of(run))
     return [
         "# Samplers on the 25-mode grid (graphs/diffusion_2d.yaml)", "",
         f"Model: run `{Path(run_dir).name}`, step {run.step_count}, EMA weights, trained in "

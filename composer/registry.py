@@ -137,7 +137,7 @@ KINDS = {
     "recipes": "composer.recipes:RECIPES",
     "ops": "composer.ops.flow:OPS",
     "sources": "composer.data:SOURCES",
-    "noise": "composer.data.sources:NOISE",
+    "noise": "composer.data.noise:NOISE",
     "samplers": "composer.recipes.samplers:SAMPLERS",
     "schedules": "composer.recipes.schedules:SCHEDULES",
     "weightings": "composer.recipes.dsm:WEIGHTINGS",

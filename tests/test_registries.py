@@ -16,7 +16,9 @@ import torch
 
 from composer import registry
 from composer.graph.interpreter import Context
-from composer.data.sources import INPUT_KEYS, NOISE_KEYS, Source
+from composer.data.inputs import INPUT_KEYS
+from composer.data.noise import NOISE_KEYS
+from composer.data.source import Source
 from composer.recipes.adversarial import GANLoss
 from composer.recipes.schedules import Schedule
 from composer.spec.schema import OBJECTIVE_KEYS

@@ -9,7 +9,7 @@ from composer.data.mixtures import grid, ring
 from composer.data.paired import paired_digits, paired_folder
 from composer.data.table import Table
 from composer.data.toy2d import moons, swiss_roll
-from composer.data.sources import Source, image_fields, point_fields
+from composer.data.source import Source, image_fields, point_fields
 from composer.registry import Registry
 
 SOURCES = Registry("source", {

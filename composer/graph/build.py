@@ -45,6 +45,10 @@ class Graph:
             up[name] = frozenset(own).union(*(up[i] for i in node.inputs))
         return up
 
+    def data_inputs(self, name: str) -> frozenset:
+        """The data inputs a node's value is computed from."""
+        return frozenset(n for n in self.drawn_from[name] if self.nodes[n].kind == "data")
+
     @property
     def terms(self) -> list[Node]:
         return [n for n in self.nodes.values() if n.kind == "term"]
@@ -237,10 +241,10 @@ def _check_sample_shapes(spec: Spec, graph: Graph) -> None:
 def _check_training(spec: Spec, graph: Graph) -> None:
     """Optimizer arguments, LR schedules, EMA modules and model size: every training setting is
     checked before training starts."""
-    from composer.run.optim import check
+    from composer.spec.values import check_optimizer
 
     for opt in spec.optimizers:
-        check(spec, opt, spec.train.steps)
+        check_optimizer(spec, opt, spec.train.steps)
     for module in spec.train.ema:
         if module not in graph.param_counts:
             raise spec.error(f"unknown module '{module}'{did_you_mean(str(module), graph.param_counts)}",

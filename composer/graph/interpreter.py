@@ -69,7 +69,7 @@ def _field(node: Node, inputs, ctx: Context):
 
 
 def _noise(node: Node, inputs, ctx: Context):
-    from composer.data.sources import NOISE
+    from composer.data.noise import NOISE
 
     draw = NOISE[node.target]
     options = {k: v for k, v in node.args.items() if k not in ("shape", "like")}

@@ -100,7 +100,8 @@ def _is(value, expected, optional: bool) -> bool:
 
 # ------------------------------------------------------------------------------ inputs
 def _input_nodes(spec: Spec, out: Lowered) -> None:
-    from composer.data.sources import NOISE, NOISE_KEYS, fields, source_of
+    from composer.data.inputs import fields, source_of
+    from composer.data.noise import NOISE, NOISE_KEYS
 
     for item in spec.inputs:
         path, key = ("inputs", item.name), f"inputs.{item.name}"

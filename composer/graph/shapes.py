@@ -63,7 +63,7 @@ def count_parameters(modules: dict[str, nn.Module]) -> dict[str, int]:
 
 
 def check_device(spec: Spec, param_counts: dict[str, int]) -> torch.device:
-    from composer.data.sources import fields
+    from composer.data.inputs import fields
 
     batch = max([spec.batch_of(i.name) for i in spec.inputs] + [spec.train.batch])
     sizes = [math.prod(shape) for i in spec.inputs if i.kind == "data" for shape, _ in fields(spec, i).values()]
@@ -89,7 +89,7 @@ def infer_shapes(graph, device: torch.device | None = None) -> dict[str, tuple |
 
 def _run_shapes(graph, device: torch.device) -> dict[str, tuple | list]:
     from composer.graph.interpreter import Context, evaluate
-    from composer.data.sources import fields
+    from composer.data.inputs import fields
 
     spec = graph.spec
     layout = {i.name: fields(spec, i) for i in spec.inputs if i.kind == "data"}

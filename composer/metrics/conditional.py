@@ -28,7 +28,7 @@ import networkx as nx
 import torch
 
 from composer.errors import ComposerError
-from composer.run.generate import generate, reference_table
+from composer.data.inputs import reference_table
 from composer.metrics.digits_classifier import classifier_for
 from composer.metrics.digits_quality import reference_digits
 from composer.metrics.frechet import frechet_distance
@@ -96,7 +96,7 @@ def class_agreement(*, runner, labels: Tensor, output: Tensor | None = None, n: 
     reference = None
     for scale in scales:
         options = {"guidance": scale} if from_recipe else {}
-        samples = generate(runner, n, output=output, inputs={labels: requested}, **options)
+        samples = runner.generate(n, output=output, inputs={labels: requested}, **options)
         if reference is None:
             reference = _reference_images(runner, samples.shape[-1])
         suffix = f"@g{scale:g}" if len(scales) > 1 else ""

@@ -49,13 +49,12 @@ def paired(*, runner, input: Tensor, output: Tensor, target: Tensor | None = Non
     pair, output: fake, target: pair.target, labels: pair.y). `n` caps the held-out samples
     (default: the whole test split). Noise the flow reads is drawn from a fixed seed.
     """
-    from composer.run.generate import run_flow
     from composer.metrics.digits_classifier import classifier_for
 
     names = [input, output] + [t for t in (target, labels) if t is not None]
     feed = held_out_feed(runner, output, names, n)
     generator = torch.Generator().manual_seed(runner.spec.train.seed + SEED_OFFSET)
-    values = dict(zip(names, run_flow(runner, len(next(iter(feed.values()))), names, feed, generator)))
+    values = dict(zip(names, runner.run_flow(len(next(iter(feed.values()))), names, feed, generator)))
     results: dict[str, float] = {}
     if target is not None:
         results["l1"] = mean_l1(values[output], values[target])
@@ -69,14 +68,14 @@ def paired(*, runner, input: Tensor, output: Tensor, target: Tensor | None = Non
 def held_out_feed(runner, output: str, names: list, n: int | None) -> dict[str, torch.Tensor]:
     """Every field of every data input `output` reads, from its held-out split, the first `n`
     samples; checks that each of `names` is computed from those inputs alone."""
-    from composer.run.generate import data_needed, reference_table
+    from composer.data.inputs import reference_table
 
     graph, spec = runner.graph, runner.spec
-    sources = data_needed(graph, output)
+    sources = set(graph.data_inputs(output))
     if not sources:
         raise ComposerError(f"metric 'paired': '{output}' reads no data input; it needs held-out data")
     for name in names:
-        extra = data_needed(graph, name) - sources
+        extra = graph.data_inputs(name) - sources
         if extra:
             raise ComposerError(f"metric 'paired': '{name}' reads {sorted(extra)}, which '{output}' does "
                                 f"not; every tensor must come from the same held-out draw as '{output}'")

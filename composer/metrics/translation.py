@@ -75,12 +75,12 @@ def translation(*, runner, A: str, B: str, A_to_B: str, B_to_A: str, rec_A: str 
 
 
 def _direction(runner, direction, source, target, out, rec, n, generator, frechet) -> dict[str, float]:
-    from composer.run.generate import reference_table, run_flow
+    from composer.data.inputs import reference_table
 
     spec, item = runner.spec, _data_input(runner, source, [out, rec])
     table = reference_table(spec, item)
     x = table.x[:n] if n else table.x
-    values = run_flow(runner, len(x), [out] + ([rec] if rec else []), {source: x}, generator)
+    values = runner.run_flow(len(x), [out] + ([rec] if rec else []), {source: x}, generator)
     results = {}
     target_item = _data_input(runner, target, [])
     judge = target_classifier(spec, target_item)
@@ -118,8 +118,7 @@ def ideal_translation(item, target_item) -> torch.Tensor | None:
 def target_frechet_ratio(translated: torch.Tensor, spec, target_item, judge) -> float:
     """`frechet.frechet_ratio` of `translated` in `judge`'s features: the target input's train
     table (its `split` as declared) is the reference, its held-out split the baseline."""
-    from composer.run.generate import reference_table
-    from composer.data.sources import load_table
+    from composer.data.inputs import load_table, reference_table
     from composer.metrics.frechet import frechet_ratio
 
     train, held_out = load_table(spec, target_item), reference_table(spec, target_item)
@@ -129,8 +128,6 @@ def target_frechet_ratio(translated: torch.Tensor, spec, target_item, judge) -> 
 
 def _data_input(runner, name: str, outputs: list):
     """The data input `name`, checking that each of `outputs` is computed from it alone."""
-    from composer.run.generate import data_needed
-
     item = next((i for i in runner.spec.inputs if i.name == name and i.kind == "data"), None)
     if item is None:
         names = [i.name for i in runner.spec.inputs if i.kind == "data"]
@@ -138,7 +135,7 @@ def _data_input(runner, name: str, outputs: list):
     for output in (o for o in outputs if o):
         if output not in runner.graph.nodes:
             raise ComposerError(f"metric 'translation': '{output}' is not a tensor of the graph")
-        if data_needed(runner.graph, output) != {name}:
+        if runner.graph.data_inputs(output) != {name}:
             raise ComposerError(f"metric 'translation': '{output}' is computed from "
-                                f"{sorted(data_needed(runner.graph, output))}, expected from '{name}' alone")
+                                f"{sorted(runner.graph.data_inputs(output))}, expected from '{name}' alone")
     return item

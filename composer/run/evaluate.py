@@ -3,8 +3,28 @@ from __future__ import annotations
 
 import inspect
 
+from composer.data.inputs import reference_table
 from composer.errors import ComposerError, did_you_mean
-from composer.run.generate import generate, reference_table
+from composer.run.generate import generate, run_flow
+
+
+class Evaluation:
+    """What a metric that runs the flow itself receives as `runner`: the Runner's attributes
+    (`spec`, `graph`, `device`, `unwrapped`, ...) plus generation, so that metrics need not import
+    the run layer. `generate(n, **options)` is `composer.run.generate.generate` and
+    `run_flow(n, outputs, inputs, generator)` its flow-tensor form, both on this run."""
+
+    def __init__(self, runner):
+        self.runner = runner
+
+    def __getattr__(self, name):
+        return getattr(self.runner, name)
+
+    def generate(self, n: int, **options):
+        return generate(self.runner, n, **options)
+
+    def run_flow(self, n: int, outputs: list, inputs: dict | None, generator) -> list:
+        return run_flow(self.runner, n, outputs, inputs, generator)
 
 
 def evaluate(runner, n: int | None = None) -> dict[str, float]:
@@ -21,15 +41,16 @@ def evaluate(runner, n: int | None = None) -> dict[str, float]:
         metric = METRICS[name]
         options = dict(options or {})
         if "runner" in inspect.signature(metric).parameters:
-            values = metric(runner=runner, **options)
+            values = metric(runner=Evaluation(runner), **options)
         else:
             samples = generate(runner, n)
-            values = metric(samples, _reference(runner), **options)
+            values = metric(samples, reference_table_of(runner), **options)
         results.update({f"{name}.{k}": v for k, v in values.items()})
     return results
 
 
-def _reference(runner):
+def reference_table_of(runner):
+    """The held-out table metrics compare samples with: `eval.reference`, else the first data input."""
     spec = runner.spec
     name = spec.eval.reference or next((i.name for i in spec.inputs if i.kind == "data"), None)
     item = spec.input(name)

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import torch
 
-COMPILE_KEYS = ("mode", "dynamic", "fullgraph", "backend")
+
 DEVICE_TABLE_BYTES = 512 * 2**20   # tables up to this size live on the training device
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 def compile_options(value) -> dict | None:

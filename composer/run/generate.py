@@ -7,14 +7,13 @@ sample per row: input | translation | reconstruction in its columns."""
 from __future__ import annotations
 
 from contextlib import contextmanager
-from functools import lru_cache
 
 import networkx as nx
 import torch
 
-from composer.data.lazy import LazyTable, bounded
+from composer.data.lazy import LazyTable
 from composer.errors import ComposerError, did_you_mean
-from composer.data.sources import load_table
+from composer.data.inputs import held_out_table
 
 CHUNK = 500          # samples per flow evaluation
 RECIPE_CHUNK = 1000  # samples per call of a recipe's generator (a sampler run)
@@ -108,8 +107,8 @@ def computable(graph, names: list, given: set) -> list:
 
 
 def data_needed(graph, output: str) -> set:
-    """The data inputs a node is computed from."""
-    return {n for n in _ancestors(graph, output) if graph.nodes[n].kind == "data"}
+    """The data inputs a node is computed from (`Graph.data_inputs`)."""
+    return set(graph.data_inputs(output))
 
 
 def run_flow(runner, n: int, outputs: list, inputs: dict | None, generator) -> list:
@@ -173,27 +172,3 @@ def _held_out(runner, name: str, batch: int, generator) -> dict:
     if isinstance(table, LazyTable):   # a streamed folder: decode just these rows
         return table.rows(index.tolist())
     return {field: column[index] for field, column in table.columns().items()}
-
-
-def held_out_table(spec, item):
-    """The held-out data of an input, `split: test` when its source takes a split: a `Table`,
-    or a `LazyTable` for a streamed folder."""
-    import inspect
-
-    from composer.data.sources import source_of
-
-    if "split" in inspect.signature(source_of(spec, item)).parameters:
-        return load_table(spec, item, split="test")
-    return load_table(spec, item)
-
-
-def reference_table(spec, item):
-    """The held-out data of an input in memory, for readers of whole tables (metrics, plots): of
-    a streamed folder a seeded subset of at most `lazy.STREAM_BYTES` decoded (`lazy.bounded`)."""
-    table = held_out_table(spec, item)
-    return _bounded(table) if isinstance(table, LazyTable) else table
-
-
-@lru_cache(maxsize=2)
-def _bounded(table):
-    return bounded(table)

@@ -61,7 +61,7 @@ class ScheduleFactor:
 
 def make_optimizer(opt, params):
     """The torch optimizer `opt` names, over `params`. Its type, arguments and LR schedule were
-    checked when the graph was built (`check`), so nothing here can fail on the spec."""
+    checked when the graph was built (`composer.spec.values.check_optimizer`), so nothing here can fail on the spec."""
     args = {k: tuple(v) if isinstance(v, list) else v for k, v in opt.args.items()}
     return OPTIMIZERS[opt.type](params, lr=opt.lr, **args)
 
@@ -71,32 +71,3 @@ def make_lr_schedule(opt, optimizer, total: int):
     options = dict(opt.lr_schedule)
     kind = options.pop("type", "constant")
     return torch.optim.lr_scheduler.LambdaLR(optimizer, ScheduleFactor(kind, total, options))
-
-
-def check(spec, opt, total: int) -> None:
-    """Build-time check of an optimizer's type and arguments (by torch's own checks) and of its
-    LR schedule over the run, so that bad values fail before training, at their YAML line."""
-    if not isinstance(opt.lr_schedule.get("type", "constant"), str):
-        raise spec.error(f"expected a schedule name, got {opt.lr_schedule['type']!r}",
-                         "optimizers", opt.name, "lr_schedule", "type")
-    if opt.type not in OPTIMIZERS:
-        raise spec.error(OPTIMIZERS.unknown(opt.type), "optimizers", opt.name, "type")
-    args = {k: tuple(v) if isinstance(v, list) else v for k, v in opt.args.items()}
-    try:   # torch's optimizers check their arguments before their parameters: an empty list is
-        OPTIMIZERS[opt.type]([], lr=opt.lr, **args)   # then the only error left (and no dynamo import)
-    except ValueError as err:
-        if "empty parameter list" not in str(err):
-            raise spec.error(f"optimizer {opt.type}: {err}", "optimizers", opt.name) from None
-    except Exception as err:  # noqa: BLE001 -- torch's own checks fail in many ways on odd values
-        raise spec.error(f"optimizer {opt.type}: {type(err).__name__}: {err}", "optimizers", opt.name) from None
-    options = dict(opt.lr_schedule)
-    kind = options.pop("type", "constant")
-    if kind not in LR_SCHEDULES:
-        raise spec.error(LR_SCHEDULES.unknown(kind), "optimizers", opt.name, "lr_schedule", "type")
-    try:
-        factors = [LR_SCHEDULES[kind](step, total=total, **options) for step in (0, total // 2, total)]
-    except (TypeError, ValueError, ZeroDivisionError) as err:
-        raise spec.error(f"lr schedule {kind}: {err}", "optimizers", opt.name, "lr_schedule") from None
-    if not all(isinstance(f, (int, float)) and math.isfinite(f) and f >= 0 for f in factors):
-        raise spec.error(f"lr schedule {kind} gives factors {factors}: expected finite numbers >= 0",
-                         "optimizers", opt.name, "lr_schedule")

@@ -107,10 +107,12 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None, plan=None) -> P
 
 
 def _plan(folder: Path):
-    from composer import api
+    from composer.graph.build import build
+    from composer.graph.plan import compile
+    from composer.spec.schema import load
 
     try:
-        return api.plan(folder / "spec.yaml")
+        return compile(build(load(folder / "spec.yaml")))
     except ComposerError as err:
         warnings.warn(f"{folder}/spec.yaml does not compile ({err}); all losses in one panel", stacklevel=3)
         return None

@@ -18,7 +18,7 @@ from composer.run import fast, standing
 from composer.errors import ComposerError
 from composer.graph.interpreter import Context, evaluate
 from composer.run.feeds import BatchStream
-from composer.data.sources import load_table
+from composer.data.inputs import load_table
 from composer.run.optim import make_lr_schedule, make_optimizer
 from composer.graph.plan import Plan
 from composer.run.precision import Precision

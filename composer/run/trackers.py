@@ -22,29 +22,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from composer.errors import did_you_mean
 
 INSTALL = {"tensorboard": "pip install 'composer-graphs[tensorboard]'"}
 """How to install a tracker's library, when it is not `pip install <name>`."""
-
-
-def tracker_names() -> list[str]:
-    """Every tracker Accelerate knows (installed or not)."""
-    from accelerate.tracking import LOGGER_TYPE_TO_CLASS
-
-    return sorted(LOGGER_TYPE_TO_CLASS)
-
-
-def name_problem(name, before=()) -> str | None:
-    """What is wrong with one entry of `train.log_with` (None when nothing is)."""
-    if not isinstance(name, str):
-        return f"a tracker name is a string, got {name!r}"
-    if name in before:
-        return f"tracker '{name}' is named twice"
-    known = tracker_names()
-    if name not in known:
-        return f"unknown tracker '{name}'{did_you_mean(name, known)}"
-    return None
 
 
 def missing_library(name: str) -> str | None:

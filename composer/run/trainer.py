@@ -36,7 +36,7 @@ def save_grid_or_scatter(runner: Runner, samples: torch.Tensor, path: Path) -> P
     sample side by side), or for 2D points a scatter over the held-out data."""
     from composer.data.images import save_image_grid, save_scatter
 
-    from composer.run.generate import reference_table
+    from composer.data.inputs import reference_table
 
     spec = runner.spec
     path.parent.mkdir(parents=True, exist_ok=True)

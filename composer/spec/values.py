@@ -7,9 +7,11 @@ from __future__ import annotations
 import math
 
 from composer.errors import did_you_mean
-from composer.run.trackers import name_problem as tracker_name_problem
+from composer import registry
 
 PRECISIONS = ("no", "bf16", "fp16", "fp8")
+COMPILE_KEYS = ("mode", "dynamic", "fullgraph", "backend")   # torch.compile's options a spec may set
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 RANGES = {   # key path -> (bound, strict, what is expected)
     ("train", "steps"): (1, False, "a positive number of steps"),
     ("train", "batch"): (1, False, "a positive batch size"),
@@ -37,15 +39,13 @@ def check_train(p, path: tuple, body: dict) -> None:
         if not isinstance(decay, (int, float)) or isinstance(decay, bool) or not 0 <= decay < 1:
             raise p.fail(f"an EMA decay is a number in [0, 1), got {decay!r}", path + ("ema", module))
     for k, name in enumerate(body.get("log_with") or []):
-        problem = tracker_name_problem(name, body["log_with"][:k])
+        problem = name_problem(name, body["log_with"][:k])
         if problem:
             raise p.fail(problem, path + ("log_with", k))
 
 
 def check_compile(p, path: tuple, value) -> None:
     """`train.compile`: null/false (off), true, or torch.compile keyword arguments."""
-    from composer.run.fast import COMPILE_KEYS, COMPILE_MODES
-
     if value is None or isinstance(value, bool):
         return
     body = p.mapping(path, value, "true, false or torch.compile options such as mode")
@@ -89,3 +89,53 @@ def same_kind(default, value) -> bool:
     if isinstance(default, float):
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     return isinstance(value, type(default))
+
+
+def tracker_names() -> list[str]:
+    """Every tracker Accelerate knows (installed or not)."""
+    from accelerate.tracking import LOGGER_TYPE_TO_CLASS
+
+    return sorted(LOGGER_TYPE_TO_CLASS)
+
+
+def name_problem(name, before=()) -> str | None:
+    """What is wrong with one entry of `train.log_with` (None when nothing is)."""
+    if not isinstance(name, str):
+        return f"a tracker name is a string, got {name!r}"
+    if name in before:
+        return f"tracker '{name}' is named twice"
+    known = tracker_names()
+    if name not in known:
+        return f"unknown tracker '{name}'{did_you_mean(name, known)}"
+    return None
+
+
+def check_optimizer(spec, opt, total: int) -> None:
+    """Build-time check of an optimizer's type and arguments (by torch's own checks) and of its
+    LR schedule over the run, so that bad values fail before training, at their YAML line. The
+    name tables are the run layer's registries (`optimizers`, `lr_schedules`)."""
+    optimizers, schedules = registry.get("optimizers"), registry.get("lr_schedules")
+    if not isinstance(opt.lr_schedule.get("type", "constant"), str):
+        raise spec.error(f"expected a schedule name, got {opt.lr_schedule['type']!r}",
+                         "optimizers", opt.name, "lr_schedule", "type")
+    if opt.type not in optimizers:
+        raise spec.error(optimizers.unknown(opt.type), "optimizers", opt.name, "type")
+    args = {k: tuple(v) if isinstance(v, list) else v for k, v in opt.args.items()}
+    try:   # torch's optimizers check their arguments before their parameters: an empty list is
+        optimizers[opt.type]([], lr=opt.lr, **args)   # then the only error left (and no dynamo import)
+    except ValueError as err:
+        if "empty parameter list" not in str(err):
+            raise spec.error(f"optimizer {opt.type}: {err}", "optimizers", opt.name) from None
+    except Exception as err:  # noqa: BLE001 -- torch's own checks fail in many ways on odd values
+        raise spec.error(f"optimizer {opt.type}: {type(err).__name__}: {err}", "optimizers", opt.name) from None
+    options = dict(opt.lr_schedule)
+    kind = options.pop("type", "constant")
+    if kind not in schedules:
+        raise spec.error(schedules.unknown(kind), "optimizers", opt.name, "lr_schedule", "type")
+    try:
+        factors = [schedules[kind](step, total=total, **options) for step in (0, total // 2, total)]
+    except (TypeError, ValueError, ZeroDivisionError) as err:
+        raise spec.error(f"lr schedule {kind}: {err}", "optimizers", opt.name, "lr_schedule") from None
+    if not all(isinstance(f, (int, float)) and math.isfinite(f) and f >= 0 for f in factors):
+        raise spec.error(f"lr schedule {kind} gives factors {factors}: expected finite numbers >= 0",
+                         "optimizers", opt.name, "lr_schedule")

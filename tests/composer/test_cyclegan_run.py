@@ -12,6 +12,7 @@ from composer import api
 from composer.api import open_run
 from composer.tools.cli import main
 from composer.errors import ComposerError
+from composer.run.evaluate import Evaluation
 from composer.run.generate import generate
 from composer.metrics.translation import translation
 from conftest import GRAPHS
@@ -70,10 +71,10 @@ def test_translation_metric_checks_what_it_is_given(run):
     runner = open_run(str(run[0]))
     names = dict(A="real_A", B="real_B", A_to_B="fake_B", B_to_A="fake_A", n=8)
     with pytest.raises(ComposerError, match=r"'fake_A' is computed from \['real_B'\], expected from 'real_A' alone"):
-        translation(runner=runner, **{**names, "A_to_B": "fake_A"})
+        translation(runner=Evaluation(runner), **{**names, "A_to_B": "fake_A"})
     with pytest.raises(ComposerError, match=r"'real_C' is not a data input \(expected one of \['real_A', 'real_B'\]\)"):
-        translation(runner=runner, **{**names, "A": "real_C"})
-    assert set(translation(runner=runner, **names)) == {k for k in KEYS if "cycle" not in k}
+        translation(runner=Evaluation(runner), **{**names, "A": "real_C"})
+    assert set(translation(runner=Evaluation(runner), **names)) == {k for k in KEYS if "cycle" not in k}
 
 
 def test_sample_translates_a_user_folder_both_ways(run, tmp_path, capsys):
@@ -106,6 +107,6 @@ def test_reference_graph_on_a_small_user_folder_steps_and_reports_cycle_errors(t
     runner = api.runner(GRAPHS / "cyclegan_256.yaml", small, cpu=True)
     logs = runner.step()
     assert np.isfinite(list(logs.values())).all()
-    results = translation(runner=runner, A="real_A", B="real_B", A_to_B="fake_B", B_to_A="fake_A",
+    results = translation(runner=Evaluation(runner), A="real_A", B="real_B", A_to_B="fake_B", B_to_A="fake_A",
                           rec_A="rec_A", rec_B="rec_B")
     assert set(results) == {"cycle_l1_A", "cycle_l1_B"}              # no labels: no label preservation

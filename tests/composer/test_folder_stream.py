@@ -16,7 +16,7 @@ from composer.data.folders import image_folder
 from composer.data.lazy import LazyTable, bounded
 from composer.data.paired import paired_folder
 from composer.errors import ComposerError, SpecError
-from composer.run.generate import reference_table
+from composer.data.inputs import reference_table
 from composer.run.trainer import Trainer
 from conftest import GRAPHS
 

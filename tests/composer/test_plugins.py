@@ -17,7 +17,7 @@ from composer import api, plugins, registry
 from composer.tools.cli import main
 from composer.data import Table
 from composer.errors import ComposerError, SpecError
-from composer.data.sources import Source, point_fields
+from composer.data.source import Source, point_fields
 from conftest import ROOT
 from specs import small_2d_gan
 

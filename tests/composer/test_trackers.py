@@ -9,7 +9,8 @@ import pytest
 from composer import api
 from composer.errors import SpecError
 from composer.spec.schema import parse
-from composer.run.trackers import name_problem, scalars, tracker_names
+from composer.run.trackers import scalars
+from composer.spec.values import name_problem, tracker_names
 from composer.run.trainer import Callback, Trainer
 from composer.spec.yamlio import load_text
 from specs import small_2d_gan

@@ -8,7 +8,8 @@ import torch
 from composer import api
 from composer.data.digits import digits
 from composer.errors import ComposerError, SpecError
-from composer.metrics import METRICS, conditional
+from composer.metrics import METRICS
+from composer.run.evaluate import Evaluation
 from composer.metrics.conditional import (agreement_scores, best_matching, class_agreement, requested_labels,
                                           score_samples)
 
@@ -47,7 +48,7 @@ def tiny_cfg_diffusion():
 
 
 def real_digits_for(shuffle: bool):
-    """A stand-in for composer.run.generate.generate: for each requested label, a held-out real digit
+    """A stand-in for Evaluation.generate: for each requested label, a held-out real digit
     of that class (of a random class when `shuffle`)."""
     test = digits(split="test")
     calls = []
@@ -113,15 +114,15 @@ def test_permuted_codes_of_real_digits_agree_after_matching():
 def test_permute_must_be_a_boolean():
     runner = api.runner(api.from_dict(tiny_cgan()), cpu=True)
     with pytest.raises(ComposerError, match="permute takes true or false, got 'yes'"):
-        class_agreement(runner=runner, labels="y_fake", output="fake", n=20, permute="yes")
+        class_agreement(runner=Evaluation(runner), labels="y_fake", output="fake", n=20, permute="yes")
 
 
 @pytest.mark.parametrize("shuffle", [False, True])
 def test_class_agreement_feeds_the_requested_labels(monkeypatch, shuffle):
     fake_generate, calls = real_digits_for(shuffle)
-    monkeypatch.setattr(conditional, "generate", fake_generate)
+    monkeypatch.setattr(Evaluation, "generate", lambda self, n, **kw: fake_generate(self.runner, n, **kw))
     runner = api.runner(api.from_dict(tiny_cgan()), cpu=True)
-    scores = class_agreement(runner=runner, labels="y_fake", output="fake", n=200)
+    scores = class_agreement(runner=Evaluation(runner), labels="y_fake", output="fake", n=200)
     assert calls == [{"n": 200, "output": "fake", "inputs": ["y_fake"]}]
     assert set(scores) == {"agreement", "agreement_min_class", "worst_class", "frechet"}
     if shuffle:
@@ -133,19 +134,19 @@ def test_class_agreement_feeds_the_requested_labels(monkeypatch, shuffle):
 
 def test_guidance_scales_are_scored_on_the_same_noise(monkeypatch):
     fake_generate, calls = real_digits_for(False)
-    monkeypatch.setattr(conditional, "generate", fake_generate)
+    monkeypatch.setattr(Evaluation, "generate", lambda self, n, **kw: fake_generate(self.runner, n, **kw))
     runner = api.runner(api.from_dict(tiny_cfg_diffusion()), cpu=True)
-    scores = class_agreement(runner=runner, labels="x0.y", n=50, guidance=[0, 2.5])
+    scores = class_agreement(runner=Evaluation(runner), labels="x0.y", n=50, guidance=[0, 2.5])
     assert [c["guidance"] for c in calls] == [0, 2.5] and calls[0]["inputs"] == ["x0.y"]
     assert {"agreement@g0", "agreement_min_class@g0", "frechet@g0", "agreement@g2.5", "frechet@g2.5"} <= set(scores)
     assert "agreement" not in scores
-    class_agreement(runner=runner, labels="x0.y", n=50)
+    class_agreement(runner=Evaluation(runner), labels="x0.y", n=50)
     assert calls[-1]["guidance"] == 1.0          # sample.guidance by default
 
 
 def test_on_a_tiny_diffusion_graph_end_to_end():
     runner = api.runner(api.from_dict(tiny_cfg_diffusion()), cpu=True)
-    scores = class_agreement(runner=runner, labels="x0.y", n=20, guidance=[0, 2])
+    scores = class_agreement(runner=Evaluation(runner), labels="x0.y", n=20, guidance=[0, 2])
     for key in ("agreement@g0", "agreement@g2", "agreement_min_class@g2"):
         assert 0.0 <= scores[key] <= 1.0
     assert scores["frechet@g0"] > 0
@@ -160,9 +161,9 @@ def test_class_agreement_in_a_trained_run(tmp_path):
 def test_errors():
     runner = api.runner(api.from_dict(tiny_cgan()), cpu=True)
     with pytest.raises(ComposerError, match=r"guidance applies to a generating objective"):
-        class_agreement(runner=runner, labels="y_fake", output="fake", guidance=[0, 1])
+        class_agreement(runner=Evaluation(runner), labels="y_fake", output="fake", guidance=[0, 1])
     with pytest.raises(ComposerError, match=r"'real.y' does not feed \['fake'\]"):
-        class_agreement(runner=runner, labels="real.y", output="fake")
+        class_agreement(runner=Evaluation(runner), labels="real.y", output="fake")
     diffusion = api.runner(api.from_dict(tiny_cfg_diffusion()), cpu=True)
     with pytest.raises(ComposerError, match=r"guidance takes a non-empty list of scales >= 0, got \[-1\]"):
         class_agreement(runner=diffusion, labels="x0.y", guidance=[-1])

@@ -5,7 +5,7 @@ import torch
 
 from composer import api
 from composer.errors import ComposerError, SpecError
-from composer.run.evaluate import evaluate
+from composer.run.evaluate import Evaluation, evaluate
 from composer.metrics.paired import agreement, mean_l1, paired
 
 EVAL = {"input": "pair", "output": "fake", "target": "pair.target", "labels": "pair.y"}
@@ -34,7 +34,7 @@ def runner_with_scale(scale: float, **extra_inputs):
 
 
 def test_the_exact_translation_scores_l1_zero_and_the_classifiers_accuracy():
-    scores = paired(runner=runner_with_scale(-1.0), **EVAL)
+    scores = paired(runner=Evaluation(runner_with_scale(-1.0)), **EVAL)
     assert scores["l1"] == 0.0                       # pair, pair.target drawn at the same indices
     assert scores["label_preservation"] >= 0.97      # and pair.y: the classifier on real test digits
     assert scores["untranslated_label_preservation"] < scores["label_preservation"] - 0.3
@@ -48,8 +48,8 @@ def test_doing_nothing_scores_the_untranslated_baseline():
 
 def test_n_caps_the_held_out_samples_and_options_are_optional():
     runner = runner_with_scale(-1.0)
-    assert paired(runner=runner, input="pair", output="fake", n=7) == {}
-    scores = paired(runner=runner, input="pair", output="fake", labels="pair.y", n=7)
+    assert paired(runner=Evaluation(runner), input="pair", output="fake", n=7) == {}
+    scores = paired(runner=Evaluation(runner), input="pair", output="fake", labels="pair.y", n=7)
     assert set(scores) == {"label_preservation", "untranslated_label_preservation"}
     assert scores["label_preservation"] * 7 == pytest.approx(round(scores["label_preservation"] * 7))
 
@@ -57,7 +57,7 @@ def test_n_caps_the_held_out_samples_and_options_are_optional():
 def test_every_tensor_must_come_from_the_outputs_held_out_draw():
     runner = runner_with_scale(-1.0, other={"source": "digits", "size": 16})
     with pytest.raises(ComposerError, match=r"'other.y' reads \['other'\], which 'fake' does not"):
-        paired(runner=runner, input="pair", output="fake", labels="other.y")
+        paired(runner=Evaluation(runner), input="pair", output="fake", labels="other.y")
 
 
 def test_tensor_options_are_checked_when_the_graph_is_built():

@@ -4,7 +4,7 @@ composer finds this package through the entry point `example` in the group `comp
 (see pyproject.toml) and calls `register` once, when a graph file says `plugins: [example]`.
 Importing the package registers nothing by itself.
 """
-from composer.data.sources import Source, point_fields
+from composer.extend import Source, point_fields
 
 from .energy import energy_distance, energy_metric
 from .siren import SirenMLP

@@ -12,8 +12,8 @@ last sum is a constant that only makes the value a distance):
 from __future__ import annotations
 
 import torch
-from composer.data import Table
-from composer.graph.nodes import Loss, Node, Tensor
+from composer.extend import Table
+from composer.extend import Loss, Node, Tensor
 
 
 def energy_terms(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

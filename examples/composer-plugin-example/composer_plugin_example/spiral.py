@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 import torch
-from composer.data import Table
+from composer.extend import Table
 
 
 def spiral(*, n: int = 20_000, arms: int = 2, turns: float = 1.0, std: float = 0.02, seed: int = 0) -> Table:

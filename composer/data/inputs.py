@@ -1,80 +1,19 @@
-"""What each input draws per step: data sources (registry `sources`) and noise kinds (`noise`).
+"""What each data input draws per step, from its source in the registry `sources`.
 
 An input with `source:` is a data input. Its source yields named fields drawn with the same
 indices: the input's own name is the first field (`x`, the samples), `NAME.y` the labels,
 `NAME.target` the paired image, ... (`Source.fields` says which, without reading any file).
-An input with `noise:` draws fresh noise of a per-sample `shape` (or shaped `like` another
-tensor) every step.
 """
 from __future__ import annotations
 
 import inspect
 from functools import lru_cache
 
-import torch
-
+from composer.data.lazy import LazyTable, bounded
+from composer.data.source import Source
 from composer.errors import ComposerError, SpecError
-from composer.registry import Registry
 
 INPUT_KEYS = ("batch",)            # keys of any input, not passed to its source or noise
-NOISE_KEYS = ("shape", "like")     # keys of any noise input, not passed to the draw function
-
-
-# ------------------------------------------------------------------------------ noise
-def normal(size, *, generator, scale: float = 1.0) -> torch.Tensor:
-    """N(0, scale^2 I) noise of a per-sample `shape`, or shaped `like` another tensor."""
-    return torch.randn(size, generator=generator) * scale
-
-
-def uniform(size, *, generator, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
-    """U(low, high) noise; `shape: []` gives one scalar per sample (e.g. diffusion time)."""
-    return low + (high - low) * torch.rand(size, generator=generator)
-
-
-def categorical(size, *, generator, classes: int) -> torch.Tensor:
-    """Class labels drawn uniformly from 0 .. classes-1 (int64), e.g. to condition a generator."""
-    if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
-        raise ValueError(f"classes must be a positive integer, got {classes!r}")
-    return torch.randint(classes, size, generator=generator)
-
-
-NOISE = Registry("noise", {
-    "normal": normal,
-    "uniform": uniform,
-    "categorical": categorical,
-}, supplied=("size", "generator"))
-
-
-# ------------------------------------------------------------------------------ data
-class Source:
-    """A data source: `load(**args) -> Table`, and optionally `fields(args) -> {field: (shape,
-    dtype)}` so that graphs validate and plan without reading the data (user folders), and
-    `check(args)`, which raises a ComposerError (with `.key`, the argument) for arguments the
-    source refuses, also before reading any data."""
-
-    def __init__(self, load, fields=None, check=None):
-        self.load, self.fields_of, self.check = load, fields, check
-        self.__signature__ = inspect.signature(load)
-        self.__doc__ = load.__doc__
-
-    def __call__(self, **args):
-        return self.load(**args)
-
-
-def image_fields(channels, size, *, labels: bool = False, extra=()) -> dict:
-    shape = (channels, size, size)
-    out = {"x": (shape, torch.float32)}
-    if labels:
-        out["y"] = ((), torch.int64)
-    out.update({name: (shape, torch.float32) for name in extra})
-    return out
-
-
-def point_fields(dim: int = 2, *, labels: bool = False) -> dict:
-    out = {"x": ((dim,), torch.float32)}
-    if labels:
-        out["y"] = ((), torch.int64)
-    return out
 
 
 def fields(spec, item) -> dict:
@@ -145,3 +84,23 @@ def _freeze(value):
 
 def _thaw(value):
     return list(value) if isinstance(value, tuple) else value
+
+
+def held_out_table(spec, item):
+    """The held-out data of an input, `split: test` when its source takes a split: a `Table`,
+    or a `LazyTable` for a streamed folder."""
+    if "split" in inspect.signature(source_of(spec, item)).parameters:
+        return load_table(spec, item, split="test")
+    return load_table(spec, item)
+
+
+def reference_table(spec, item):
+    """The held-out data of an input in memory, for readers of whole tables (metrics, plots): of
+    a streamed folder a seeded subset of at most `lazy.STREAM_BYTES` decoded (`lazy.bounded`)."""
+    table = held_out_table(spec, item)
+    return _bounded(table) if isinstance(table, LazyTable) else table
+
+
+@lru_cache(maxsize=2)
+def _bounded(table):
+    return bounded(table)
