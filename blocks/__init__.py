@@ -63,4 +63,6 @@ BLOCKS = Registry("block", {
     "UNetGenerator": UNetGenerator,
 })
 
+REGISTRIES = {"blocks": BLOCKS}   # what this package declares (composer.registry.get)
+
 __all__ = ["BLOCKS", *BLOCKS]

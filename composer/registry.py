@@ -130,29 +130,29 @@ class Registry(Mapping):
         return f"Registry({self.kind!r}, {len(self)} entries)"
 
 
-# kind (as `composer list KIND` spells it) -> where the built-in registry lives. Imported on first
-# use so that `composer validate` does not import what a graph does not need.
+# kind (as `composer list KIND` spells it) -> the package that declares it: each package lists its
+# own registries in `REGISTRIES`. Imported on first use so that `composer validate` does not import
+# what a graph does not need.
 KINDS = {
-    "blocks": "composer.blocks:BLOCKS",
-    "recipes": "composer.recipes:RECIPES",
-    "ops": "composer.ops.flow:OPS",
-    "sources": "composer.data:SOURCES",
-    "noise": "composer.data.noise:NOISE",
-    "samplers": "composer.recipes.samplers:SAMPLERS",
-    "schedules": "composer.recipes.schedules:SCHEDULES",
-    "weightings": "composer.recipes.dsm:WEIGHTINGS",
-    "losses": "composer.recipes.adversarial:LOSSES",
-    "penalties": "composer.recipes.penalties:PENALTIES",
-    "metrics": "composer.metrics:METRICS",
-    "optimizers": "composer.run.optim:OPTIMIZERS",
-    "lr_schedules": "composer.run.optim:LR_SCHEDULES",
-    "weight_schedules": "composer.graph.weights:WEIGHT_SCHEDULES",
+    "blocks": "composer.blocks",
+    "recipes": "composer.recipes",
+    "ops": "composer.ops",
+    "sources": "composer.data",
+    "noise": "composer.data",
+    "samplers": "composer.recipes",
+    "schedules": "composer.recipes",
+    "weightings": "composer.recipes",
+    "losses": "composer.recipes",
+    "penalties": "composer.recipes",
+    "metrics": "composer.metrics",
+    "optimizers": "composer.run",
+    "lr_schedules": "composer.run",
+    "weight_schedules": "composer.graph",
 }
 
 
 def get(kind: str) -> Registry:
-    """The registry of `kind` ("blocks", "recipes", ...)."""
+    """The registry of `kind` ("blocks", "recipes", ...), from its package's `REGISTRIES`."""
     if kind not in KINDS:
         raise ComposerError(f"unknown registry '{kind}'{did_you_mean(kind, KINDS)}")
-    module, attr = KINDS[kind].split(":")
-    return getattr(importlib.import_module(module), attr)
+    return importlib.import_module(KINDS[kind]).REGISTRIES[kind]

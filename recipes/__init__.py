@@ -2,13 +2,17 @@
 (a list of nodes, or an `Expansion` that also says how the recipe generates), one recipe a file."""
 from composer.registry import Registry
 
-from composer.recipes.adversarial import adversarial
+from composer.recipes.adversarial import LOSSES, adversarial
 from composer.recipes.classification import cross_entropy
 from composer.recipes.denoising import denoising
 from composer.recipes.feature_matching import feature_matching
 from composer.recipes.flow_matching import flow_matching
 from composer.recipes.kl import kl_divergence
+from composer.recipes.dsm import WEIGHTINGS
+from composer.recipes.penalties import PENALTIES
 from composer.recipes.reconstruction import reconstruction
+from composer.recipes.samplers import SAMPLERS
+from composer.recipes.schedules import SCHEDULES
 
 RECIPES = Registry("recipe", {
     "adversarial": adversarial,
@@ -19,3 +23,7 @@ RECIPES = Registry("recipe", {
     "feature_matching": feature_matching,
     "flow_matching": flow_matching,
 })
+
+# the registries this package declares (composer.registry.get finds them here)
+REGISTRIES = {"recipes": RECIPES, "samplers": SAMPLERS, "schedules": SCHEDULES, "weightings": WEIGHTINGS,
+              "losses": LOSSES, "penalties": PENALTIES}

@@ -6,6 +6,7 @@ from composer.data.digits import digits
 from composer.data.folders import image_folder, unpaired_folder
 from composer.data.lazy import check_streaming
 from composer.data.mixtures import grid, ring
+from composer.data.noise import NOISE
 from composer.data.paired import paired_digits, paired_folder
 from composer.data.table import Table
 from composer.data.toy2d import moons, swiss_roll
@@ -25,5 +26,7 @@ SOURCES = Registry("source", {
     "moons": Source(moons, lambda a: point_fields(labels=True)),
     "swiss_roll": Source(swiss_roll, lambda a: point_fields()),
 })
+
+REGISTRIES = {"sources": SOURCES, "noise": NOISE}   # what this package declares (composer.registry.get)
 
 __all__ = ["SOURCES", "Table"]
