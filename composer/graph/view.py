@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from composer.graph.plan import Plan
+from composer.text import aligned
 
 
 def _computation(plan: Plan, name: str) -> str:
@@ -46,9 +47,7 @@ def format_table(plan: Plan) -> str:
         for op in program[phase.name]:
             rows.append((op.action, op.node, _computation(plan, op.node), _shape(plan, op.node),
                          _note(plan, phase, op.node)))
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        for row in rows:
-            lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[4])
+        lines += ["  " + line for line in aligned(rows)]
     calls = plan.forward_calls()
     lines.append("")
     lines.append("forward calls per step: " + ", ".join(f"{m} {n}" for m, n in calls.items()))

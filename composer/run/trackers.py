@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from composer.text import flatten
+
 
 INSTALL = {"tensorboard": "pip install 'composer-graphs[tensorboard]'"}
 """How to install a tracker's library, when it is not `pip install <name>`."""
@@ -123,11 +125,5 @@ def scalars(prefix: str, values: dict) -> dict[str, float]:
 
 def flat_config(data: dict, path: str = "") -> dict:
     """The spec as `a.b.c: value` pairs of the types trackers store (lists as text)."""
-    out = {}
-    for key, value in data.items():
-        name = f"{path}{key}"
-        if isinstance(value, dict):
-            out.update(flat_config(value, name + "."))
-        else:
-            out[name] = value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
-    return out
+    return {path + ".".join(map(str, keys)): value if value is None or isinstance(value, (bool, int, float, str))
+            else str(value) for keys, value in flatten(data).items()}

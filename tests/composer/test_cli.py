@@ -9,10 +9,11 @@ import yaml
 
 from composer import api
 from composer.run import checkpoint
+from composer.errors import ComposerError
 from composer.tools.cli import main
 from composer.run.runner import NonFiniteLoss
 from composer.run.trainer import Trainer
-from conftest import GRAPHS, interrupt_at
+from conftest import GRAPHS, ROOT, interrupt_at
 from specs import small_2d_gan
 
 
@@ -153,3 +154,24 @@ def test_a_signal_mid_step_finishes_the_step_and_resume_is_bit_exact(tmp_path, s
     for name in ("G", "D"):
         for a, b in zip(straight.raw[name].parameters(), resumed.raw[name].parameters()):
             assert torch.equal(a, b)
+
+
+def test_every_verb_is_in_the_readme_commands_table():
+    from composer.tools.cli import VERBS
+
+    table = (ROOT / "README.md").read_text().split("## Commands", 1)[1].split("\n## ", 1)[0]
+    missing = [name for name in VERBS if f"| `composer {name}" not in table]
+    assert not missing, f"README.md's Commands table lacks {missing}: add a row for each verb"
+
+
+def test_the_api_covers_the_verbs_that_read_graphs_and_runs(tmp_path):
+    from composer import api
+
+    assert api.parse_labels("0:3") == [0, 1, 2] and api.parse_labels("4,5") == [4, 5]
+    with pytest.raises(ComposerError, match="expected integers like 3, 0,1,2 or 0:10, got 'x'"):
+        api.parse_labels("x")
+    assert api.draw(GRAPHS / "gan_ring.yaml").startswith("digraph")
+    assert api.diff(GRAPHS / "gan_ring.yaml", GRAPHS / "gan_ring.yaml") == []
+    assert "inputs.real.source ring -> grid" in api.diff(GRAPHS / "gan_ring.yaml", GRAPHS / "gan_grid.yaml")
+    assert api.runs(tmp_path) == []
+    assert "## blocks" in api.reference(["blocks"])

@@ -3,7 +3,7 @@ import pytest
 
 from composer import api
 from composer.tools.cli import main
-from composer.tools.diff import diff, diff_plans, diff_specs
+from composer.graph.diff import diff, diff_plans, diff_specs
 
 RING_YAML = """\
 name: ring

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from composer import api
-from composer.tools import draw
+from composer.graph import draw
 from composer.tools.cli import main
 from conftest import GRAPHS
 

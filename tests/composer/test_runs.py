@@ -5,7 +5,7 @@ import pytest
 
 from composer import api
 from composer.tools.cli import main
-from composer.tools.runs import collect, find
+from composer.run.runs import collect, find
 from conftest import GRAPHS
 
 TINY = ["train.steps=2", "train.batch=8", "train.log_every=1", "train.sample_every=0",

@@ -18,6 +18,7 @@ import yaml
 
 from composer.run import checkpoint
 from composer.errors import ComposerError, SpecError
+from composer.text import aligned
 
 FIXED = ("run", "graph", "status", "steps", "seconds")
 """Columns every row has; the losses and the `eval.` metrics follow."""
@@ -164,10 +165,7 @@ def format_table(rows: list[dict], columns: list[str] | None = None) -> str:
     """A text table: run | graph | status | steps | time | losses... | eval metrics..."""
     columns = columns or _columns(rows)
     header = [c if c != "seconds" else "time" for c in columns]
-    body = [[_cell(r, c) for c in columns] for r in rows]
-    widths = [max(len(row[i]) for row in [header] + body) for i in range(len(columns))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header] + body]
-    return "\n".join(lines)
+    return "\n".join(aligned([header] + [[_cell(r, c) for c in columns] for r in rows]))
 
 
 def _cell(row: dict, column: str) -> str:
