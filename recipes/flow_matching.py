@@ -6,8 +6,11 @@
     pred = model(x_t, t, *cond)         call node
     loss = ||pred - (eps - x0)||^2      the velocity of the path, per sample
 
-and generation integrates dx/dt = model(x, t) from t = 1 (noise) to t = 0 with Euler or Heun
-steps. A whole generative family in one file: the core knows nothing about it.
+and generation runs a shared sampler (samplers.py) from t = 1 (noise) to t = 0 on the straight
+path `RectifiedFlow` (schedules.py: gamma_t = 1 - t, sigma_t = t, the network predicts v), which
+reads x0_hat = x - t v, eps_hat = x + (1 - t) v and dx/dt = v from the velocity; `sample:` takes
+`sampler:` (default heun), `steps:`, `spacing:`, `eta:` as the denoising recipe does. A whole
+generative family in one file: the core knows nothing about it.
 """
 from __future__ import annotations
 
@@ -16,7 +19,12 @@ import torch
 from composer.errors import did_you_mean
 from composer.graph.nodes import Expansion, Generator, Loss, Node, Op, OptionError, Tensor, Tensors
 
-SOLVERS = ("euler", "heun")
+from composer.recipes.samplers import SAMPLERS, VP_ONLY, sample, samplers_for
+from composer.recipes.schedules import RectifiedFlow
+
+PATH = RectifiedFlow()
+SPACINGS = ("uniform", "quadratic")
+"""Time grids from t = 1 to 0; "logsnr" has none here, as lambda(1) = log(0 / 1) = -inf."""
 
 
 class StraightPath(Op):
@@ -49,38 +57,43 @@ def flow_matching(name, /, *, data: Tensor, model: str, cond: Tensors | None = N
         Node(f"{name}.loss", "term", "velocity_mse", (pred, data, eps), op=Loss(velocity_loss, "velocity_mse"),
              trains=tuple(trains) if trains is not None else (model,)),
     )
-    return Expansion(nodes, VelocityODE(model, data, conds))
+    return Expansion(nodes, VelocitySampler(model, data, conds))
 
 
-class VelocityODE(Generator):
-    """Integrate dx/dt = v(x, t) from noise at t = 1 to t = 0 in `steps` uniform steps, with
-    `solver` euler or heun (its second-order trapezoidal correction, not on the last step)."""
+class VelocitySampler(Generator):
+    """Generation from a trained velocity network: noise at t = 1, then `sampler` (a shared sampler
+    of samplers.py, default heun) over `steps` grid intervals spaced by `spacing` down to t = 0 on
+    the straight path. heun skips its correction on the last step (into t = 0), as before; euler,
+    heun and ddim (eta = 0, which is Euler in t on this path) integrate dx/dt = v; dpmpp_2m steps in
+    lambda; ddpm and ddim with eta > 0 take ancestral steps. `solver:` was renamed `sampler:`."""
 
     def __init__(self, model: str, data: str, conds: tuple[str, ...]):
         self.model, self.data, self.conds = model, data, conds
 
-    @torch.no_grad()
-    def __call__(self, gen, n: int, *, steps: int = 20, solver: str = "heun") -> torch.Tensor:
+    def __call__(self, gen, n: int, *, sampler: str = "heun", steps: int = 20, spacing: str = "uniform",
+                 eta: float | None = None, solver: None = None) -> torch.Tensor:
         net = gen.module(self.model)
         conds = gen.values(list(self.conds), n) if self.conds else []
-        x = torch.randn((n,) + tuple(gen.shape(self.data)), generator=gen.generator).to(gen.device)
-        ts = torch.linspace(1.0, 0.0, steps + 1, device=gen.device)
-
-        def velocity(x, t):
-            return net(x, t.expand(x.shape[0]).to(x.dtype), *conds)
-
-        for t, s in zip(ts[:-1], ts[1:]):
-            v = velocity(x, t)
-            x_next = x + (s - t) * v
-            if solver == "heun" and s > 0:
-                x_next = x + (s - t) * 0.5 * (v + velocity(x_next, s))
-            x = x_next
-        return x
+        options = {"eta": eta} if eta is not None else {}
+        return sample(sampler, lambda x, t: net(x, t, *conds), (n,) + tuple(gen.shape(self.data)), PATH, steps,
+                      generator=gen.generator, t_min=0.0, spacing=spacing, device=gen.device,
+                      dtype=torch.float32, **options)
 
     def check(self, options: dict, modules: set) -> None:
-        solver = options.get("solver", "heun")
-        if not isinstance(solver, str) or solver not in SOLVERS:
-            raise OptionError("solver", f"unknown solver '{solver}'{did_you_mean(str(solver), SOLVERS)}")
+        if "solver" in options:
+            raise OptionError("solver", f"the key is now 'sampler' (the shared samplers): write "
+                                        f"sampler: {options['solver']} instead of solver: {options['solver']}")
+        allowed = samplers_for(PATH)
+        sampler = options.get("sampler", "heun")
+        if sampler in VP_ONLY:
+            raise OptionError("sampler", f"sampler '{sampler}' needs a VP schedule (its reverse SDE is singular "
+                                         f"at t = 1 on the straight path); flow matching samples with "
+                                         f"{', '.join(allowed)}")
+        for key, value, choices in (("sampler", sampler, allowed), ("spacing", options.get("spacing"), SPACINGS)):
+            if value is not None and (not isinstance(value, str) or value not in choices):
+                raise OptionError(key, f"unknown {key} '{value}'{did_you_mean(str(value), choices)}")
+        if options.get("eta") is not None and not SAMPLERS.accepts(sampler, "eta"):
+            raise OptionError("eta", f"sampler '{sampler}' takes no eta (ddim does; ddpm is ddim with eta = 1)")
         steps = options.get("steps", 20)
         if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
             raise OptionError("steps", f"expected a positive number of steps, got {steps!r}")

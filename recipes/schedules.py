@@ -1,18 +1,29 @@
-"""Noise schedules of the variance-preserving (VP) family.
+"""Gaussian paths from data (t = 0) to noise (t = 1), and the VP schedules among them.
 
-Every schedule describes the forward marginal of the course notes (VP-SDE section),
+A `Path` is the forward marginal q(x_t | x_0) = N(gamma_t x_0, sigma_t^2 I), t in [0, 1], together
+with what a network trained on it predicts. It is the one model interface of the samplers
+(samplers.py): `model(x, t)` returns the path's prediction, and the path reads from it
 
-    q(x_t | x_0) = N(gamma_t x_0, sigma_t^2 I),    gamma_t^2 + sigma_t^2 = 1,
+    eps(x, t, pred)       eps_hat,  the noise in x = gamma_t x0 + sigma_t eps
+    x0(x, t, pred)        x0_hat,   the data prediction (Tweedie's estimate; k-diffusion's denoiser)
+    velocity(x, t, pred)  dx/dt of the probability-flow ODE
 
-for continuous time t in [0, 1]. A schedule is a small frozen dataclass; everything is
-derived from two functions of t:
+so one sampler serves every path. Two kinds of path:
+
+- The variance-preserving (VP) schedules (`Schedule`, the course notes' VP-SDE section),
+  gamma_t^2 + sigma_t^2 = 1, predicting eps; everything is derived from two functions of t,
 
     beta(t)       = -d log(gamma_t^2) / dt             (the SDE's diffusion rate)
     log_gamma(t)  = log gamma_t = -1/2 int_0^t beta(s) ds
 
-and the inverse `t_of_log_gamma`, from which `t_of_lambda` follows for the
-half-log-SNR lambda_t = log(gamma_t / sigma_t) used by DPM-Solver (Lu et al. 2022).
-All methods are pure; tensors come back in the dtype and device of `t`.
+  and the inverse `t_of_log_gamma`, from which `t_of_lambda` follows for the half-log-SNR
+  lambda_t = log(gamma_t / sigma_t) used by DPM-Solver (Lu et al. 2022).
+- The straight path of flow matching (`RectifiedFlow`), gamma_t = 1 - t, sigma_t = t, predicting
+  the velocity v = eps - x0 (Lipman et al. 2023; Liu et al. 2023). An eps-interface cannot serve
+  it: at t = 1, gamma = 0 and x0_hat = (x - sigma eps_hat) / gamma is 0/0; from v both
+  estimates follow without a division, x0_hat = x - t v and eps_hat = x + (1 - t) v.
+
+All methods are pure; tensors come back in the dtype and device of `t` (of `x` for the readers).
 """
 from __future__ import annotations
 
@@ -38,8 +49,48 @@ def append_dims(v: Tensor, ndim: int) -> Tensor:
     return v.reshape(*v.shape, *([1] * (ndim - v.dim())))
 
 
-class Schedule(ABC):
-    """Abstract VP schedule: subclasses give beta, log_gamma and its inverse; the rest follows."""
+class Path(ABC):
+    """A Gaussian path x_t = gamma_t x0 + sigma_t eps and the reading of its network's prediction.
+
+    Samplers call the readers with a scalar grid time `t` and `pred = model(x, t)`."""
+
+    @abstractmethod
+    def gamma(self, t: Tensor) -> Tensor:
+        """gamma_t, the signal scale."""
+
+    @abstractmethod
+    def sigma(self, t: Tensor) -> Tensor:
+        """sigma_t, the noise scale."""
+
+    @abstractmethod
+    def lam(self, t: Tensor) -> Tensor:
+        """lambda_t = log(gamma_t / sigma_t), half the log-SNR (Lu et al. 2022, DPM-Solver)."""
+
+    @abstractmethod
+    def t_of_lambda(self, lam: Tensor) -> Tensor:
+        """Inverse of `lam`."""
+
+    @abstractmethod
+    def eps(self, x: Tensor, t: Tensor, pred: Tensor) -> Tensor:
+        """eps_hat from the prediction."""
+
+    @abstractmethod
+    def x0(self, x: Tensor, t: Tensor, pred: Tensor) -> Tensor:
+        """x0_hat from the prediction."""
+
+    @abstractmethod
+    def velocity(self, x: Tensor, t: Tensor, pred: Tensor) -> Tensor:
+        """dx/dt of the probability-flow ODE, gamma'_t x0_hat + sigma'_t eps_hat."""
+
+    def transition_variance(self, s: Tensor, t: Tensor) -> Tensor:
+        """Variance of q(x_t | x_s), s < t, of the Markov process with these marginals:
+        sigma_{t|s}^2 = sigma_t^2 - (gamma_t / gamma_s)^2 sigma_s^2 (Kingma et al. 2021, VDM, q(z_t | z_s))."""
+        return self.sigma(t) ** 2 - (self.gamma(t) / self.gamma(s)) ** 2 * self.sigma(s) ** 2
+
+
+class Schedule(Path):
+    """Abstract VP schedule: subclasses give beta, log_gamma and its inverse; the rest follows.
+    The network predicts eps (other targets are converted first: dsm.as_eps_model)."""
 
     @abstractmethod
     def beta(self, t: Tensor) -> Tensor:
@@ -69,6 +120,22 @@ class Schedule(ABC):
     def t_of_lambda(self, lam: Tensor) -> Tensor:
         """Inverse of `lam`: gamma^2 = sigmoid(2 lambda), so log gamma = 1/2 logsigmoid(2 lambda)."""
         return self.t_of_log_gamma(0.5 * F.logsigmoid(2 * as_time(lam)))
+
+    def eps(self, x: Tensor, t: Tensor, pred: Tensor) -> Tensor:
+        """The prediction is eps_hat."""
+        return pred
+
+    def x0(self, x: Tensor, t: Tensor, pred: Tensor) -> Tensor:
+        """x0_hat = (x - sigma_t eps_hat) / gamma_t."""
+        return (x - self.sigma(t) * pred) / self.gamma(t)
+
+    def velocity(self, x: Tensor, t: Tensor, pred: Tensor) -> Tensor:
+        """dx/dt = -1/2 beta(t) [x - eps_hat / sigma_t] (Song et al. 2021, eq. 13)."""
+        return -0.5 * self.beta(t) * (x - pred / self.sigma(t))
+
+    def transition_variance(self, s: Tensor, t: Tensor) -> Tensor:
+        """sigma_{t|s}^2 = 1 - (gamma_t / gamma_s)^2, as gamma^2 + sigma^2 = 1."""
+        return 1 - (self.gamma(t) / self.gamma(s)) ** 2
 
 
 @dataclass(frozen=True)
@@ -229,6 +296,46 @@ class Cosine(Schedule):
         return torch.where(log_alpha_bar >= log_alpha_bar_clip, t_cos, t_lin)
 
 
+@dataclass(frozen=True)
+class RectifiedFlow(Path):
+    """The straight (rectified-flow) path of flow matching, x_t = (1 - t) x0 + t eps
+    (Lipman et al. 2023; Liu et al. 2023): gamma_t = 1 - t, sigma_t = t, lambda_t =
+    log((1 - t) / t), -inf at t = 1. The network predicts the velocity v = eps - x0 = dx_t/dt,
+    so x0_hat = x - t v, eps_hat = x + (1 - t) v and the probability-flow velocity is v itself.
+
+    Not a VP schedule (gamma^2 + sigma^2 != 1) and not in SCHEDULES: it has no beta(t), and the
+    SDE with these marginals, dx = -x / (1 - t) dt + sqrt(2 t / (1 - t)) dW, is singular at t = 1."""
+
+    def gamma(self, t: Tensor) -> Tensor:
+        return 1 - as_time(t)
+
+    def sigma(self, t: Tensor) -> Tensor:
+        return as_time(t)
+
+    def lam(self, t: Tensor) -> Tensor:
+        t = as_time(t)
+        return torch.log1p(-t) - torch.log(t)
+
+    def t_of_lambda(self, lam: Tensor) -> Tensor:
+        """(1 - t) / t = exp(lambda), so t = sigmoid(-lambda)."""
+        return torch.sigmoid(-as_time(lam))
+
+    def eps(self, x: Tensor, t: Tensor, pred: Tensor) -> Tensor:
+        return x + (1 - t) * pred
+
+    def x0(self, x: Tensor, t: Tensor, pred: Tensor) -> Tensor:
+        return x - t * pred
+
+    def velocity(self, x: Tensor, t: Tensor, pred: Tensor) -> Tensor:
+        return pred
+
+    def transition_variance(self, s: Tensor, t: Tensor) -> Tensor:
+        """sigma_{t|s}^2 = t^2 - ((1 - t) s / (1 - s))^2, factored so that it stays >= 0 in
+        floating point: (t - s)(t + s - 2 t s) / (1 - s)^2."""
+        s, t = as_time(s), as_time(t)
+        return (t - s) * (t + s - 2 * t * s) / (1 - s) ** 2
+
+
 SCHEDULES = Registry("schedule", {
     "vp": VPSDE,
     "ddpm_linear": DDPMLinear,
@@ -236,7 +343,7 @@ SCHEDULES = Registry("schedule", {
 })
 
 
-def forward_marginal(schedule: Schedule, x0: Tensor, t: Tensor, eps: Tensor) -> Tensor:
+def forward_marginal(schedule: Path, x0: Tensor, t: Tensor, eps: Tensor) -> Tensor:
     """x_t = gamma_t x_0 + sigma_t eps, a sample of q(x_t | x_0) (course notes, VP-SDE).
 
     `t` is a scalar or a [B] tensor broadcast over the trailing dims of `x0`.

@@ -358,9 +358,9 @@ def test_noise_draws_its_size_from_the_generator(name):
 @pytest.mark.parametrize("name", sorted(registry.get("samplers")))
 def test_sampler_signature(name):
     params = list(inspect.signature(registry.get("samplers")[name]).parameters.values())
-    assert [p.name for p in params[:4]] == ["eps_model", "x", "ts", "schedule"]
+    assert [p.name for p in params[:4]] == ["model", "x", "ts", "schedule"]
     assert all(p.kind is p.KEYWORD_ONLY and p.default is not p.empty for p in params[4:])
-    assert {"generator", "denoise"} <= {p.name for p in params[4:]}
+    assert {"generator", "callback", "denoise"} <= {p.name for p in params[4:]}
 
 
 @pytest.mark.parametrize("name", sorted(registry.get("schedules")))

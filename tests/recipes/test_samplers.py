@@ -9,8 +9,10 @@ elements keeps torch ops single-threaded, hence fast on a loaded machine).
 import pytest
 import torch
 
-from composer.recipes.samplers import SAMPLERS, sample, time_grid
-from composer.recipes.schedules import Cosine, DDPMLinear, VPSDE
+from composer.recipes.samplers import SAMPLERS, sample, samplers_for, time_grid
+from composer.recipes.schedules import Cosine, DDPMLinear, RectifiedFlow, VPSDE
+
+from tests.recipes.test_flow_matching import velocity_ode
 
 f64 = torch.float64
 MU, S, N = torch.tensor([1.0, -2.0], dtype=f64), 0.5, 16_000
@@ -230,3 +232,165 @@ def test_ddpm_is_ddim_with_eta_one():
 def test_ddim_rejects_eta_outside_unit_interval():
     with pytest.raises(ValueError, match=r"sample_ddim: expected 0 <= eta <= 1, got eta=1.5"):
         sample("ddim", gaussian_eps(VP), (2, 2), VP, 5, eta=1.5)
+
+
+# ---- flow matching: the same samplers on the straight path ------------------------------
+# RectifiedFlow: x_t = (1 - t) x0 + t eps, the model predicts v = eps - x0. For x0 ~ N(MU, S^2 I)
+# the exact velocity is E[eps - x0 | x_t] = eps* - x0*, with eps* = sigma (x - gamma MU) / S_t^2
+# (as for VP: gaussian_eps holds for any Gaussian path) and x0* = (x - sigma eps*) / gamma, written
+# without the division: x0* = MU + gamma S^2 (x - gamma MU) / S_t^2.
+
+FM = RectifiedFlow()
+
+
+def gaussian_velocity(s=S):
+    """The exact v*(x, t) for x0 ~ N(MU, s^2 I) on the straight path; counts calls in `model.nfe`."""
+    def model(x, t):
+        model.nfe += 1
+        assert t.shape == (x.shape[0],) and t.dtype == x.dtype
+        gamma, sigma, mu = 1 - t[:1].to(x), t[:1].to(x), MU.to(x)
+        z = (x - gamma * mu) / (gamma**2 * s**2 + sigma**2)
+        return sigma * z - (mu + gamma * s**2 * z)
+    model.nfe = 0
+    return model
+
+
+def fm_error(name, steps, spacing="uniform"):
+    """Pathwise max |x_sampled - x_exact| at t = 0 on the straight path."""
+    x1, exact = start_and_exact(FM, t_min=0.0)
+    ts = time_grid(steps, t_min=0.0, spacing=spacing)
+    return (SAMPLERS[name](gaussian_velocity(), x1, ts, FM) - exact).abs().max().item()
+
+
+def test_straight_path_reads_the_velocity():
+    t = torch.tensor([0.0, 0.3, 1.0], dtype=f64)
+    torch.testing.assert_close(FM.gamma(t), 1 - t)
+    torch.testing.assert_close(FM.sigma(t), t)
+    torch.testing.assert_close(FM.t_of_lambda(FM.lam(t)), t)
+    assert FM.lam(1.0) == -float("inf") and FM.lam(0.0) == float("inf")
+    x, v, t = torch.randn(5, 2, dtype=f64), torch.randn(5, 2, dtype=f64), torch.tensor(0.3, dtype=f64)
+    x0_hat, eps_hat = FM.x0(x, t, v), FM.eps(x, t, v)
+    torch.testing.assert_close(0.7 * x0_hat + 0.3 * eps_hat, x)       # x = gamma x0_hat + sigma eps_hat
+    torch.testing.assert_close(eps_hat - x0_hat, v)                   # v = eps - x0
+    torch.testing.assert_close(FM.velocity(x, t, v), -x0_hat + eps_hat)  # gamma' x0 + sigma' eps
+    # at t = 1, where an eps-network could not give x0_hat (gamma = 0): x0_hat = x - v, eps_hat = x
+    one = torch.tensor(1.0, dtype=f64)
+    torch.testing.assert_close(FM.x0(x, one, v), x - v)
+    torch.testing.assert_close(FM.eps(x, one, v), x)
+
+
+def test_transition_variance_is_the_generic_one():
+    s, t = torch.tensor([0.0, 0.2, 0.5, 0.9], dtype=f64), torch.tensor([0.3, 0.25, 0.9, 1.0], dtype=f64)
+    generic = FM.sigma(t) ** 2 - (FM.gamma(t) / FM.gamma(s)) ** 2 * FM.sigma(s) ** 2
+    torch.testing.assert_close(FM.transition_variance(s, t), generic)
+    for schedule in (VP, Cosine()):  # the VP form 1 - gamma_t^2 / gamma_s^2 is the same quantity
+        generic = schedule.sigma(t) ** 2 - (schedule.gamma(t) / schedule.gamma(s)) ** 2 * schedule.sigma(s) ** 2
+        torch.testing.assert_close(schedule.transition_variance(s, t), generic)
+
+
+@pytest.mark.parametrize("name, steps, spacing, tol", [  # measured: 0.063, 0.0091, 0.063, 0.024, 0.011
+    ("euler", 50, "uniform", 0.08),
+    ("heun", 20, "uniform", 0.012),
+    ("ddim", 50, "uniform", 0.08),
+    ("dpmpp_2m", 20, "uniform", 0.03),
+    ("dpmpp_2m", 20, "quadratic", 0.015),
+])
+def test_ode_samplers_follow_the_exact_flow_on_the_straight_path(name, steps, spacing, tol):
+    assert fm_error(name, steps, spacing) < tol
+
+
+def test_on_the_straight_path_the_orders_hold():
+    # max error at 10 / 20 / 40 uniform steps: euler 0.30 / 0.15 / 0.078, heun 0.039 / 0.0091 / 0.0022;
+    # dpmpp_2m on the quadratic grid 0.056 / 0.011 / 0.0016 (its first two steps from lambda = -inf are
+    # first order, so it needs the grid dense near t = 0 where lambda moves)
+    euler, heun = [fm_error("euler", n) for n in (10, 20, 40)], [fm_error("heun", n) for n in (10, 20, 40)]
+    dpmpp = [fm_error("dpmpp_2m", n, "quadratic") for n in (10, 20, 40)]
+    assert all(1.8 < a / b < 2.2 for a, b in zip(euler, euler[1:]))
+    assert all(a / b > 3.5 for a, b in zip(heun, heun[1:]))
+    assert all(a / b > 3.5 for a, b in zip(dpmpp, dpmpp[1:]))
+    assert all(h < e and d < e for h, d, e in zip(heun, dpmpp, euler))
+
+
+def test_ddim_is_euler_on_the_straight_path():
+    # gamma_s x0_hat + sigma_s eps_hat = (1 - s)(x - t v) + s (x + (1 - t) v) = x + (s - t) v
+    x1, _ = start_and_exact(FM, t_min=0.0)
+    ts = time_grid(9, t_min=0.0, spacing="quadratic")
+    torch.testing.assert_close(SAMPLERS["ddim"](gaussian_velocity(), x1, ts, FM),
+                               SAMPLERS["euler"](gaussian_velocity(), x1, ts, FM), rtol=0, atol=1e-12)
+
+
+def test_ddpm_on_the_straight_path_is_ancestral_and_converges():
+    # ancestral steps with the straight path's Markov posterior: the std error falls like 1 / steps
+    # (measured 0.137 / 0.039 / 0.0095 at 20 / 100 / 400 steps), the mean is right throughout
+    x1, _ = start_and_exact(FM, t_min=0.0)
+    errors = []
+    for steps in (20, 100, 400):
+        out = SAMPLERS["ddpm"](gaussian_velocity(), x1, time_grid(steps, t_min=0.0), FM,
+                               generator=torch.Generator().manual_seed(1))
+        assert (out.mean(0) - MU).abs().max().item() < 0.02  # Monte-Carlo: ~0.004
+        errors.append((out.std(0) / S - 1).abs().max().item())
+    assert errors[0] > 3 * errors[1] > 9 * errors[2] and errors[2] < 0.02
+
+
+def test_euler_maruyama_and_logsnr_grid_refuse_the_straight_path():
+    with pytest.raises(ValueError, match=r"sample_euler_maruyama: the reverse VP-SDE needs a VP schedule with "
+                                         r"beta\(t\), got RectifiedFlow; the samplers for any path are euler, "
+                                         r"heun, ddim, ddpm, dpmpp_2m"):
+        sample("euler_maruyama", gaussian_velocity(), (4, 2), FM, 5, t_min=0.0)
+    with pytest.raises(ValueError, match=r"time_grid: spacing 'logsnr' needs a finite lambda at t_max and t_min, "
+                                         r"got lambda\(1\) = -inf"):
+        time_grid(5, t_min=1e-3, spacing="logsnr", schedule=FM)
+    assert samplers_for(FM) == ["euler", "heun", "ddim", "ddpm", "dpmpp_2m"]
+    assert samplers_for(VP) == list(SAMPLERS)
+
+
+class TinyVelocity(torch.nn.Module):
+    """A small random velocity network v(x, t), float32."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = torch.nn.Sequential(torch.nn.Linear(3, 32), torch.nn.Tanh(), torch.nn.Linear(32, 2))
+        self.nfe = 0
+
+    def forward(self, x, t):
+        self.nfe += 1
+        return self.net(torch.cat([x, t[:, None]], 1))
+
+
+@pytest.mark.parametrize("name", ["euler", "heun"])
+@pytest.mark.parametrize("steps", [1, 2, 7, 20])
+def test_flow_matching_euler_and_heun_are_the_old_velocity_ode(name, steps):
+    net = TinyVelocity()
+    x = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        old = velocity_ode(net, x, steps, name)
+    net.nfe = 0
+    new = sample(name, net, (64, 2), FM, steps, generator=torch.Generator().manual_seed(0), t_min=0.0)
+    assert net.nfe == (2 * steps - 1 if name == "heun" else steps)  # heun: no correction into t = 0
+    assert new.dtype == torch.float32 and not torch.equal(new, x)
+    torch.testing.assert_close(new, old, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("schedule, model, t_min", [(VP, gaussian_eps(VP), 1e-3), (FM, gaussian_velocity(), 0.0)],
+                         ids=["vp", "flow_matching"])
+@pytest.mark.parametrize("name", ["euler", "heun", "ddim", "dpmpp_2m"])
+def test_callback_sees_every_step_and_changes_nothing(schedule, model, t_min, name):
+    x1, _ = start_and_exact(schedule, t_min=t_min)
+    x1 = x1[:64]
+    ts = time_grid(6, t_min=t_min)
+    seen = []
+    out = SAMPLERS[name](model, x1, ts, schedule, callback=lambda info: seen.append(dict(info)))
+    assert torch.equal(out, SAMPLERS[name](model, x1, ts, schedule))
+    assert [info["i"] for info in seen] == list(range(6))
+    assert torch.equal(torch.stack([info["t"] for info in seen]), ts[:-1])
+    assert torch.equal(seen[0]["x"], x1)
+    for info in seen:  # denoised is x0_hat of the model at (x, t)
+        pred = model(info["x"], info["t"].expand(64))
+        torch.testing.assert_close(info["denoised"], schedule.x0(info["x"], info["t"], pred))
+    if schedule is FM:  # x0_hat = x - t v; the exact flow's x0_hat nears the data mean as t -> 0
+        torch.testing.assert_close(seen[0]["denoised"], x1 - model(x1, ts[:1].expand(64)))
+        assert (seen[-1]["denoised"].mean(0) - MU).abs().max() < 0.2
+    if name == "euler":  # x of step i + 1 is the Euler step from step i
+        torch.testing.assert_close(seen[1]["x"], seen[0]["x"] + (ts[1] - ts[0]) * schedule.velocity(
+            seen[0]["x"], ts[0], model(seen[0]["x"], ts[:1].expand(64))))
