@@ -2,12 +2,13 @@
 term tags, and the static forward program that shares results across phases.
 
 A phase = one optimizer: the loss terms that move its modules, the modules it trains, the modules
-it must freeze (on the gradient path but owned by another optimizer), the edges it cuts (values
-carrying another optimizer's gradients) and an ordered list of ops. An op either computes a node
-or reuses the value an earlier phase of the same round computed, which is allowed only while no
-module upstream of it has been stepped since (parameter versions) and it carries the gradients
-this phase needs. A value read only through a cut is data to this phase: it is reused even if
-stale, as hand-written loops reuse their fakes (set schedule.refresh_detached to recompute).
+it must freeze (on the gradient path but owned by another optimizer, or by none: fixed weights),
+the edges it cuts (values carrying another optimizer's gradients) and an ordered list of ops. An
+op either computes a node or reuses the value an earlier phase of the same round computed, which
+is allowed only while no module upstream of it has been stepped since (parameter versions) and it
+carries the gradients this phase needs. A value read only through a cut is data to this phase: it
+is reused even if stale, as hand-written loops reuse their fakes (set schedule.refresh_detached to
+recompute).
 """
 from __future__ import annotations
 
@@ -135,11 +136,18 @@ def _phase(graph: Graph, chosen) -> Phase:
     moved = {m for t in chosen.terms for m in graph.term_trains(graph.nodes[t])}
     trains = tuple(m for m, o in graph.owner.items() if o in chosen.optimizers and m in moved)
     live, needed, cuts = _walk(graph, chosen.terms, set(trains))
-    frozen = sorted({m for n in live for m in graph.nodes[n].uses if graph.trainable(m) and m not in trains})
+    frozen = sorted({m for n in live for m in graph.nodes[n].uses if m not in trains and _has_weights(graph, m)})
     ordered = tuple(n for n in graph.nodes if n in needed)
     return Phase(chosen.name, chosen.optimizers, chosen.terms, trains, tuple(frozen), tuple(sorted(cuts)),
                  frozenset(live), ordered, spec.schedule.repeat.get(chosen.name, 1),
                  spec.schedule.every.get(chosen.name, 1), chosen.redraw)
+
+
+def _has_weights(graph: Graph, module: str) -> bool:
+    """Whether a module not trained by a phase is frozen there: it is trained by another
+    optimizer, or no optimizer owns it and it has parameters (fixed weights, e.g. an autoencoder
+    loaded with `weights:`); the runner freezes the latter once, when it is built."""
+    return graph.trainable(module) or bool(graph.param_counts.get(module))
 
 
 def _restrict(graph: Graph, phase: Phase, terms: tuple[str, ...]) -> Phase:
