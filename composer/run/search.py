@@ -21,6 +21,7 @@ import yaml
 
 from composer.errors import ComposerError, SpecError, did_you_mean
 from composer.run.sweep import Trial, check, manifest, run_trials, setting_label, write_results
+from composer.spec.yamlio import Loader
 
 KINDS = ("float", "int", "choice")
 DIRECTIONS = ("minimize", "maximize")
@@ -43,7 +44,7 @@ def parse_space(items: list[str]) -> dict[str, tuple]:
 
 def _distribution(item: str, kind: str, text: str):
     if kind == "choice":
-        values = yaml.safe_load(text) if text else None
+        values = yaml.load(text, Loader=Loader) if text else None
         if not isinstance(values, list) or not values:
             raise SpecError(f"--search {item}: choice takes a YAML list, e.g. choice:[hinge, non_saturating]")
         return values
@@ -121,7 +122,7 @@ def run_search(file: str | Path, space: dict, trials: int, metric: str, directio
 
 
 def _complete(optuna, study) -> list:
-    return study.get_trials(deep=False, states=(optuna.trial.TrialState.COMPLETE,))
+    return study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
 
 
 def _process() -> str:
@@ -132,7 +133,7 @@ def _retry_abandoned(optuna, study) -> None:
     """Trials this machine left running (its process is gone) are failed and asked again with the
     same values, so their run folders resume; other machines' running trials are left alone."""
     host = socket.gethostname()
-    for trial in study.get_trials(deep=False, states=(optuna.trial.TrialState.RUNNING,)):
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         owner = trial.user_attrs.get("process", "")
         name, _, pid = owner.partition(":")
         if name == host and pid.isdigit() and not _alive(int(pid)):

@@ -28,6 +28,7 @@ import yaml
 
 from composer.errors import ComposerError, SpecError
 from composer.run.runs import summary
+from composer.spec.yamlio import Loader
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def parse_grid(items: list[str]) -> dict[str, list]:
         if not sep or not key:
             raise SpecError(f"--grid {item}: expected KEY=[VALUE, ...]")
         try:
-            values = yaml.safe_load(text)
+            values = yaml.load(text, Loader=Loader)
         except yaml.YAMLError as err:
             raise SpecError(f"--grid {item}: the values are not YAML: {err}") from None
         values = values if isinstance(values, list) else [values]
@@ -118,7 +119,7 @@ def run_trial(file: Path, trial: Trial, logs: Path) -> dict:
     if status != "finished":
         command = [sys.executable, "-m", "composer", "run", str(file), "--out", str(trial.folder), *trial.arguments]
         if status == "resumable":
-            command.insert(6, "--resume")
+            command.append("--resume")
         logs.mkdir(parents=True, exist_ok=True)
         times = _timed(command, logs / f"{trial.name}.log")
         (trial.folder / "sweep_times.json").write_text(json.dumps(times))
