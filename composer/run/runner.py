@@ -1,8 +1,8 @@
 """The runtime: a small interpreter over the compiled Plan, on HuggingFace Accelerate.
 
 `Runner.step()` runs one training step: for each round, for each phase, it sets which modules
-are frozen, executes the phase's ops through the shared evaluator (compute or reuse; detach on
-cut edges), reduces the loss terms with their weights at this step, and steps the phase's
+are frozen, runs the phase's nodes through the training interpreter (composer/run/training.py: compute
+or reuse; detach on cut edges), reduces the loss terms with their weights at this step, and steps the phase's
 optimizers. There is no generated code, and nothing here names a recipe or a model.
 """
 from __future__ import annotations
@@ -16,13 +16,14 @@ from accelerate.utils import DataLoaderConfiguration
 
 from composer.run import fast, standing
 from composer.errors import ComposerError
-from composer.graph.interpreter import Context, evaluate
+from composer.graph.interpreter import Context
 from composer.run.feeds import BatchStream
 from composer.data.sources import load_table
 from composer.run.optim import make_lr_schedule, make_optimizer
 from composer.graph.plan import Plan
 from composer.run.precision import Precision
-from composer.graph.shapes import build_modules
+from composer.graph.modules import build_modules
+from composer.run.training import Training
 
 
 class Runner:
@@ -55,6 +56,7 @@ class Runner:
         self._frozen: frozenset = frozenset()
         self.forward_calls = {m: 0 for m in raw}
         self.ctx = Context(self.modules, self.generator, self.device, self._draw, spec.batch_of, self.state)
+        self.interpreter = Training(self.ctx, self.forward_calls)
         self.precision = Precision(precision, self.accelerator, [p.name for p in plan.phases])
         fast.apply(self)   # streams on the device; opt-in channels-last and torch.compile
 
@@ -112,7 +114,7 @@ class Runner:
     def _round(self, names, feed, logs) -> None:
         env: dict = {}
         self.ctx.records.clear()
-        for name, ops in zip(names, self.plan.program(names, self.step_count)):
+        for name, nodes in zip(names, self.plan.evaluated(names, self.step_count)):
             phase = self.plan.view(name, self.step_count)
             self.ctx.phase, self.ctx.grad_scale = name, self.precision.grad_scale(name)
             self._freeze(phase.frozen)
@@ -120,7 +122,7 @@ class Runner:
             for optimizer in optimizers:
                 optimizer.zero_grad(set_to_none=True)
             with self.precision.autocast():
-                loss = self._run_ops(phase, ops, env, feed, logs)
+                loss = self._run_ops(phase, nodes, env, feed, logs)
             if self._check_finite(name, phase, loss, logs):
                 self._update(name, phase, loss, optimizers)
 
@@ -133,30 +135,9 @@ class Runner:
         self.precision.step(name, optimizers)
         self._update_ema(phase.trains)
 
-    def _run_ops(self, phase, ops, env, feed, logs) -> torch.Tensor:
-        loss = None
-        for op in ops:
-            node = self.graph.nodes[op.node]
-            if op.action == "reuse":
-                continue
-            inputs = [_detach(env[i]) if (i, node.name) in phase.cuts else env[i] for i in node.inputs]
-            if op.action == "loss":
-                value = evaluate(node, inputs, self.ctx).float().mean()
-                logs[node.name] = value.detach()
-                weight = node.weight_at(self.step_count)
-                term = value if weight == 1 else weight * value   # no op for the usual weight 1
-                loss = term if loss is None else loss + term
-            elif node.name in feed:
-                env[node.name] = self._fed(node, feed)
-            else:
-                for module in node.uses:
-                    self.forward_calls[module] += 1
-                env[node.name] = evaluate(node, inputs, self.ctx)
-        return loss if loss is not None else torch.zeros((), device=self.device)
-
-    def _fed(self, node, feed) -> torch.Tensor:
-        self.ctx.records.pop(node.name, None)   # a fed data input's fields must be fed too
-        return feed[node.name].to(self.device)
+    def _run_ops(self, phase, nodes, env, feed, logs) -> torch.Tensor:
+        """The phase's computed nodes through the training interpreter; its loss."""
+        return self.interpreter.phase(phase, nodes, env, feed, logs)
 
     def _draw(self, name: str) -> dict:
         return self.streams[name].next()
@@ -270,12 +251,6 @@ def check_launch(num_processes: int, environ=None) -> None:
             "--mixed_precision no --dynamo_backend no -m composer run FILE` "
             "(`accelerate launch --cpu --num_processes N` starts one process); from Python, pass cpu=True "
             "on a machine without GPUs")
-
-
-def _detach(value):
-    if isinstance(value, (tuple, list)):
-        return type(value)(v.detach() for v in value)
-    return value.detach()
 
 
 class NonFiniteLoss(ComposerError):
