@@ -82,7 +82,8 @@ def build(spec: Spec, check_shapes: bool = True) -> Graph:
     _check_acyclic(spec, dag, table)
     ordered = {name: table[name] for name in nx.lexicographical_topological_sort(dag, key=_order(table))}
     graph = Graph(spec, ordered, dag, {}, generators=lowered.generators)
-    from composer.graph.shapes import build_modules, count_parameters, infer_shapes
+    from composer.graph.modules import build_modules, count_parameters
+    from composer.graph.shapes import infer_shapes
 
     graph.param_counts = count_parameters(build_modules(spec, "meta"))
     graph.owner = _owners(spec, graph)

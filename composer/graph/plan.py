@@ -17,6 +17,7 @@ from functools import cached_property
 
 from composer.errors import SpecError, did_you_mean
 from composer.graph.build import Graph
+from composer.graph.nodes import Node
 
 
 @dataclass(frozen=True)
@@ -79,13 +80,29 @@ class Plan:
         return self._views.setdefault((name, terms), _restrict(self.graph, phase, terms))
 
     def program(self, names: tuple[str, ...], step: int = 0) -> tuple[tuple[Op, ...], ...]:
+        """The ops of the round of phases `names` at `step` (compute, reuse, loss per node)."""
         key = (names, tuple(self.terms_at(self.phase(n), step) for n in names))
         if key not in self._programs:
             self._programs[key] = simulate(self, tuple(self.view(n, step) for n in names))
         return self._programs[key]
 
+    def evaluated(self, names: tuple[str, ...], step: int = 0) -> tuple[tuple[Node, ...], ...]:
+        """Per phase of the round, the nodes it evaluates, in order: its program without the
+        reuses (a reused value is already in the round's environment). What the training
+        interpreter runs; built once per program."""
+        key = (names, tuple(self.terms_at(self.phase(n), step) for n in names))
+        if key not in self._evaluated:
+            nodes = self.graph.nodes
+            self._evaluated[key] = tuple(tuple(nodes[op.node] for op in ops if op.action != "reuse")
+                                         for ops in self.program(names, step))
+        return self._evaluated[key]
+
     @cached_property
     def _programs(self) -> dict:
+        return {}
+
+    @cached_property
+    def _evaluated(self) -> dict:
         return {}
 
     @cached_property
