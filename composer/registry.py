@@ -147,6 +147,7 @@ KINDS = {
     "optimizers": "composer.run.optim:OPTIMIZERS",
     "lr_schedules": "composer.run.optim:LR_SCHEDULES",
     "weight_schedules": "composer.graph.weights:WEIGHT_SCHEDULES",
+    "callbacks": "composer.run.default_callbacks:CALLBACKS",
 }
 
 
