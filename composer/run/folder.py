@@ -103,6 +103,10 @@ class RunFolder:
         match = STEP.fullmatch(Path(folder).name)
         return int(match.group(1)) if match else None
 
+    def tracker(self, name: str) -> Path:
+        """The folder of an experiment tracker that keeps files (tensorboard/)."""
+        return self.root / name
+
     def input_name(self, module: str) -> str:
         """A module's `weights:` file as the run's spec.yaml names it (relative to the folder)."""
         return f"{self.INPUTS}/{module}.safetensors"

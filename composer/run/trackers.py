@@ -23,6 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from composer.errors import did_you_mean
+from composer.run.folder import RunFolder
 
 INSTALL = {"tensorboard": "pip install 'composer-graphs[tensorboard]'"}
 """How to install a tracker's library, when it is not `pip install <name>`."""
@@ -126,7 +127,7 @@ def _make(project: str, name: str, out: Path, resumed_at: int):
     make = LOGGER_TYPE_TO_CLASS[name]
     options = {"purge_step": resumed_at + 1} if name == "tensorboard" and resumed_at else {}
     if make.requires_logging_directory:
-        return make(project, out / name, **options)
+        return make(project, RunFolder(out).tracker(name), **options)
     return make(project, **options)
 
 
