@@ -173,12 +173,18 @@ CALLBACKS = Registry("callback", {c.name: c for c in DEFAULTS})
 def callbacks_for(spec, given=()) -> list[Callback]:
     """The run's callbacks: the defaults, the graph's `train.callbacks` (made with no
     arguments), then `given`; a callback named as a default takes its place."""
-    return combine([c() for c in DEFAULTS], [CALLBACKS[name]() for name in check_names(spec)] + list(given))
+    return combine([c() for c in DEFAULTS], named(spec) + list(given))
 
 
-def check_names(spec) -> list[str]:
-    """The graph's `train.callbacks`, each a registered callback (SpecError at its line)."""
+def named(spec) -> list[Callback]:
+    """The graph's `train.callbacks`, each a registered callback made with no arguments
+    (SpecError at its line)."""
+    out = []
     for k, name in enumerate(spec.train.callbacks):
         if name not in CALLBACKS:
             raise spec.error(CALLBACKS.unknown(name), "train", "callbacks", k)
-    return list(spec.train.callbacks)
+        try:
+            out.append(CALLBACKS[name]())
+        except TypeError as err:
+            raise spec.error(f"callback '{name}' must take no arguments: {err}", "train", "callbacks", k) from None
+    return out

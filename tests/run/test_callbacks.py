@@ -211,6 +211,22 @@ def test_an_unknown_callback_fails_at_its_yaml_line_before_the_run_folder_exists
     assert not (tmp_path / "run").exists()
 
 
+def test_a_graph_callback_needing_arguments_is_named(tmp_path, scratch):
+    class Needs(Callback):
+        """Takes an argument."""
+
+        def __init__(self, every):
+            self.every = every
+
+    plugins.register_plugin("cb_args", lambda r: r.callbacks.add("needs", Needs))
+    data = {**small_2d_gan(), "plugins": ["cb_args"]}
+    data["train"] = {**data["train"], "callbacks": ["needs"]}
+    runner = api.runner(api.from_dict(data, RUN), cpu=True)
+    with pytest.raises(SpecError, match=r"train\.callbacks\.0: callback 'needs' must take no arguments: .*every"):
+        Trainer(runner, tmp_path / "run", quiet=True)
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("names, message", [
     ([3], r"train\.callbacks\.0: a callback name is a string, got 3"),
     (["plots", "plots"], r"train\.callbacks\.1: callback 'plots' is named twice"),
