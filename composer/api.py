@@ -88,7 +88,8 @@ def runner(source, overrides=(), cpu: bool | None = None):
 def train(source, out: str | Path | None = None, overrides=(), resume: bool = False, quiet: bool = False,
           callbacks=(), cpu: bool | None = None, accept_changes: bool = False) -> dict:
     """Train to `train.steps` in the run folder `out` (default runs/NAME): logs, sample grids,
-    checkpoints, final evaluation; `callbacks` are `composer.run.trainer.Callback`s. A resume refuses a
+    checkpoints, final evaluation; `callbacks` (`composer.run.callbacks.Callback`s) join the default
+    callbacks, one named as a default replacing it. A resume refuses a
     spec that changes training unless `accept_changes` (recorded in RUN/changes.jsonl)."""
     from composer.run.trainer import Trainer
 
@@ -101,14 +102,13 @@ def open_run(run_dir: str | Path, overrides=(), cpu: bool | None = None):
     """A Runner restored from a run folder's spec.yaml and latest checkpoint (the plugins the
     spec names are loaded again)."""
     from composer.run import checkpoint
+    from composer.run.folder import RunFolder
 
-    folder = Path(run_dir)
-    if not (folder / "spec.yaml").is_file():
-        raise ComposerError(f"{folder} is not a composer run folder (no spec.yaml)")
-    if checkpoint.latest(folder) is None:
-        raise ComposerError(f"{folder} has no checkpoint yet")
-    run = runner(load(folder / "spec.yaml", overrides), cpu=cpu)
-    checkpoint.load_latest(run, folder, resume=False)
+    folder = RunFolder(run_dir).require()
+    if checkpoint.latest(folder.root) is None:
+        raise ComposerError(f"{folder.root} has no checkpoint yet")
+    run = runner(load(folder.spec, overrides), cpu=cpu)
+    checkpoint.load_latest(run, folder.root, resume=False)
     return run
 
 
@@ -148,7 +148,7 @@ def write_samples(run, samples, out: Path) -> Path:
     """`.npy`: the raw samples; `.png`: an image grid or a 2-D scatter."""
     import numpy as np
 
-    from composer.run.trainer import save_grid_or_scatter
+    from composer.run.grids import save_grid_or_scatter
 
     if out.suffix not in (".png", ".npy"):
         raise ComposerError(f"{out}: expected a .png or .npy file")

@@ -171,6 +171,7 @@ KINDS = {
     "optimizers": "composer.run",
     "lr_schedules": "composer.run",
     "weight_schedules": "composer.graph",
+    "callbacks": "composer.run.default_callbacks",
 }
 
 

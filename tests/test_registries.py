@@ -135,6 +135,8 @@ def _used(kind, mapping, key, value) -> set:
         return {value} if key == "schedule" and isinstance(value, str) else set()
     if kind == "optimizers":
         return {value} if key == "type" and "params" in mapping and isinstance(value, str) else set()
+    if kind == "callbacks":                  # train: {callbacks: [name, ...]}
+        return {v for v in value if isinstance(v, str)} if key == "callbacks" and isinstance(value, list) else set()
     section = {"lr_schedules": "lr_schedule", "weight_schedules": "weight", "metrics": "metrics",
                "ops": "flow"}[kind]
     if key != section or not isinstance(value, dict):

@@ -261,6 +261,13 @@ def _check_training(spec: Spec, graph: Graph) -> None:
 
     for opt in spec.optimizers:
         check_optimizer(spec, opt, spec.train.steps)
+    if spec.train.callbacks:   # only then: the run layer's table is read through the registry
+        from composer import registry
+
+        known = registry.get("callbacks")
+        for k, name in enumerate(spec.train.callbacks):
+            if name not in known:
+                raise spec.error(known.unknown(name), "train", "callbacks", k)
     for module in spec.train.ema:
         if module not in graph.param_counts:
             raise spec.error(f"unknown module '{module}'{did_you_mean(str(module), graph.param_counts)}",
