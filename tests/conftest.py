@@ -34,3 +34,17 @@ def graphs_dir() -> Path:
 
 def pytest_configure(config):
     sys.path.insert(0, str(ROOT / "tests"))
+
+
+@pytest.fixture
+def scratch(monkeypatch):
+    """Registries and plugin state put back after the test, so that what an in-process plugin
+    adds here does not reach other tests (tests/test_registries.py checks every entry)."""
+    from composer import plugins, registry
+
+    for kind in registry.KINDS:
+        entries = registry.get(kind)
+        for attr in ("_entries", "_docs", "_examples", "origin"):
+            monkeypatch.setattr(entries, attr, dict(getattr(entries, attr)))
+    monkeypatch.setattr(plugins, "_loaded", set())
+    monkeypatch.setattr(plugins, "_in_process", {})

@@ -5,15 +5,15 @@ Nothing here touches real tensors: a Graph is ready to compile before any weight
 """
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import networkx as nx
 
 from composer.errors import SpecError, did_you_mean
-from composer.graph.lower import bind_args, check_tensor_args, lower
-from composer.graph.nodes import Node, OptionError
+from composer.graph.checks import check_metrics, check_sample, check_sample_shapes, check_training
+from composer.graph.lower import bind_args, lower
+from composer.graph.nodes import Node
 from composer.spec.schema import ModuleSpec, Spec
 
 
@@ -74,8 +74,8 @@ def build(spec: Spec, check_shapes: bool = True) -> Graph:
     lowered = lower(spec)
     table = _merge_repeated_calls(_resolve(spec, _unique(spec, lowered.nodes), lowered.aliases))
     _check_references(spec, table)
-    _check_sample(spec, table, lowered.generators)
-    _check_metrics(spec, table)
+    check_sample(spec, table, lowered.generators)
+    check_metrics(spec, table)
     dag = nx.DiGraph()
     dag.add_nodes_from(table)
     dag.add_edges_from((i, n.name) for n in table.values() for i in n.inputs)
@@ -88,10 +88,10 @@ def build(spec: Spec, check_shapes: bool = True) -> Graph:
     graph.param_counts = count_parameters(build_modules(spec, "meta"))
     graph.owner = _owners(spec, graph)
     _check_terms(spec, graph)
-    _check_training(spec, graph)
+    check_training(spec, graph)
     if check_shapes:
         graph.shapes = infer_shapes(graph)
-        _check_sample_shapes(spec, graph)
+        check_sample_shapes(spec, graph)
     return graph
 
 
@@ -143,7 +143,7 @@ def _merge_repeated_calls(table: dict[str, Node]) -> dict[str, Node]:
         merged, first = False, {}
         for name, node in table.items():
             if node.kind == "call" and name not in alias:
-                key = (node.target, tuple(_root(alias, i) for i in node.inputs))
+                key = (node.target, node.args.get("method"), tuple(_root(alias, i) for i in node.inputs))
                 if first.setdefault(key, name) != name:
                     alias[name], merged = first[key], True
     return {name: replace(node, kind="fn", target="same", inputs=(alias[name],), op=Same()) if name in alias else node
@@ -168,117 +168,6 @@ def _check_references(spec: Spec, table: dict[str, Node]) -> None:
             if module not in known_modules:
                 raise SpecError(f"unknown module '{module}'{did_you_mean(module, known_modules)}",
                                 node.key, node.loc)
-
-
-def _check_sample(spec: Spec, table: dict[str, Node], generators: dict) -> None:
-    """`sample.output`: one node name, or a list of them shown side by side; `sample.objective`:
-    an objective whose recipe generates, with the options that recipe's generator accepts."""
-    output = spec.sample.output
-    if output is not None:
-        names = [output] if isinstance(output, str) else output
-        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-            raise spec.error(f"expected a tensor name or a list of them, got {output!r}", "sample", "output")
-        for i, name in enumerate(names):
-            if name not in table:
-                path = ("sample", "output") if isinstance(output, str) else ("sample", "output", i)
-                raise spec.error(f"'{name}' is not a tensor of the graph{did_you_mean(name, table)}", *path)
-    objective = spec.sample.objective
-    if objective is None:
-        return
-    recipes = {o.name: o.recipe for o in spec.objectives}
-    if objective not in recipes:
-        raise spec.error(f"unknown objective '{objective}'{did_you_mean(str(objective), recipes)}",
-                         "sample", "objective")
-    if objective not in generators:
-        makers = [o.name for o in spec.objectives if o.name in generators]
-        raise spec.error(f"objective '{objective}' (recipe {recipes[objective]}) does not generate; "
-                         + (f"objectives that do: {', '.join(makers)}" if makers else
-                            "to sample a flow tensor, set sample.output instead"), "sample", "objective")
-    generator = generators[objective]
-    bind_args(spec, generator.__call__, spec.sample.options, ("sample",),
-              f"the generator of recipe {recipes[objective]}", supplied=("gen", "n"))
-    try:
-        generator.check(spec.sample.options, {m.name for m in spec.modules})
-    except OptionError as err:
-        raise spec.error(err.message, "sample", err.key) from None
-
-
-def _check_metrics(spec: Spec, table: dict[str, Node]) -> None:
-    """`eval.metrics`: known names and options, checked before training rather than after it."""
-    from composer.metrics import METRICS
-
-    for name, options in (spec.eval.metrics or {}).items():
-        path = ("eval", "metrics", name)
-        if name not in METRICS:
-            raise spec.error(METRICS.unknown(name), *path)
-        if options is not None and not isinstance(options, dict):
-            raise spec.error(f"expected a mapping of metric options, got {options!r}", *path)
-        metric = METRICS[name]
-        bind_args(spec, metric, options or {}, path, f"metric {name}", supplied=METRICS.supplied)
-        check_tensor_args(spec, metric, options or {}, path, f"metric {name}")
-        for key, value in (options or {}).items():
-            if key in _tensor_options(metric) and value not in table:
-                raise spec.error(f"'{value}' is not a tensor of the graph{did_you_mean(str(value), table)}",
-                                 *path, key)
-        if "samples" in inspect.signature(metric).parameters and isinstance(spec.sample.output, list):
-            raise spec.error(f"metric {name} scores generated samples: sample.output must name one tensor, "
-                             "not a list", *path)
-
-
-def _tensor_options(fn) -> set:
-    from composer.graph.lower import annotated_kinds
-    from composer.graph.nodes import Tensor
-
-    return {key for key, kinds in annotated_kinds(fn).items() if Tensor in kinds}
-
-
-def _check_sample_shapes(spec: Spec, graph: Graph) -> None:
-    """The sample grids a run writes take images [C, H, W] (C = 1 or 3), several of one shape side
-    by side, or one tensor of 2-D points [2] (a scatter): anything else would fail at the end of
-    training, so it is refused here."""
-    output = spec.sample.output
-    if isinstance(output, list) and len({graph.shapes.get(n) for n in output}) > 1:
-        shapes = ", ".join(f"{n} {list(graph.shapes.get(n, ()))}" for n in output)
-        raise spec.error(f"tensors shown side by side need one shape, got {shapes}", "sample", "output")
-    name = output[0] if isinstance(output, list) and output else output
-    shape = graph.shapes.get(name) if isinstance(name, str) else None
-    if not isinstance(shape, tuple) or not all(isinstance(d, int) for d in shape):
-        return                                   # nothing named, or a multi-output value
-    image = len(shape) == 3 and shape[0] in (1, 3)
-    points = shape == (2,) and not isinstance(output, list)
-    if not (image or points):
-        raise spec.error(f"'{name}' has shape {list(shape)} per sample, but the sample grids a run writes "
-                         "take images [C, H, W] with C = 1 or 3 (several of one shape side by side) or 2-D "
-                         "points [2]: name such a tensor here, and write any other tensor raw with "
-                         f"`composer sample RUN --node {name} -o {name.replace('.', '_')}.npy`",
-                         "sample", "output")
-
-
-def _check_training(spec: Spec, graph: Graph) -> None:
-    """Optimizer arguments, LR schedules, EMA modules and model size: every training setting is
-    checked before training starts."""
-    from composer.spec.values import check_optimizer
-
-    for opt in spec.optimizers:
-        check_optimizer(spec, opt, spec.train.steps)
-    if spec.train.callbacks:   # only then: the run layer's table is read through the registry
-        from composer import registry
-
-        known = registry.get("callbacks")
-        for k, name in enumerate(spec.train.callbacks):
-            if name not in known:
-                raise spec.error(known.unknown(name), "train", "callbacks", k)
-    for module in spec.train.ema:
-        if module not in graph.param_counts:
-            raise spec.error(f"unknown module '{module}'{did_you_mean(str(module), graph.param_counts)}",
-                             "train", "ema", module)
-    for name, count in graph.param_counts.items():
-        if count > MAX_PARAMETERS:
-            raise spec.error(f"module '{name}' would have {count:,} parameters (more than {MAX_PARAMETERS:,}): "
-                             "check its sizes", "modules", name)
-
-
-MAX_PARAMETERS = 20_000_000_000
 
 
 def _check_acyclic(spec: Spec, dag: nx.DiGraph, table: dict[str, Node]) -> None:

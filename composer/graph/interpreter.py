@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 from composer.graph.nodes import KINDS
 
@@ -118,8 +119,13 @@ class Interpreter:
         return value.to(ctx.device)
 
     def call(self, node: Node, inputs: list):
-        """The node's module applied to its inputs."""
-        return self.ctx.modules[node.target](*inputs)
+        """The node's module applied to its inputs, or the method of it the node names (`vae.encode`:
+        called on the module itself, inside any DDP wrapper, which wraps `forward` only)."""
+        module = self.ctx.modules[node.target]
+        if node.args:
+            inner = module.module if isinstance(module, DistributedDataParallel) else module
+            return getattr(inner, node.args["method"])(*inputs)
+        return module(*inputs)
 
     def fn(self, node: Node, inputs: list):
         """The node's Op applied to its inputs (its `meta` on the meta device)."""

@@ -134,6 +134,10 @@ def _flow_nodes(spec: Spec, modules: set) -> list[Node]:
         path, key = ("flow", entry.name), f"flow.{entry.name}"
         if entry.target in modules and entry.target in OPS:
             raise spec.error(f"module '{entry.target}' has the name of a flow op: rename the module", *path)
+        module, _, method = entry.target.partition(".")
+        if method and module in modules:
+            nodes.append(_method_call(spec, entry, module, method, path, key))
+            continue
         if entry.target in modules:
             if entry.args:
                 raise spec.error(f"module {entry.target} takes tensors only; its arguments "
@@ -151,6 +155,29 @@ def _flow_nodes(spec: Spec, modules: set) -> list[Node]:
             raise spec.error(f"op {entry.target}: {err}", *path) from None
         nodes.append(Node(entry.name, "fn", entry.target, entry.inputs, entry.args, op=op, loc=entry.loc, key=key))
     return nodes
+
+
+def _method_call(spec: Spec, entry, module: str, method: str, path: tuple, key: str) -> Node:
+    """`vae.encode(x)`: a method the module's block offers to the flow (its `flow_methods`)."""
+    offered = flow_methods(spec, module)
+    if method not in offered:
+        known = f": it offers {', '.join(offered)}" if offered else ": its block offers none (only calls, 'M(x)')"
+        raise spec.error(f"module {module} has no flow method '{method}'{did_you_mean(method, offered)}{known}",
+                         *path)
+    if entry.args:
+        raise spec.error(f"{entry.target} takes tensors only, got {', '.join(entry.args)}", *path)
+    return Node(entry.name, "call", module, entry.inputs, {"method": method}, loc=entry.loc, key=key)
+
+
+def flow_methods(spec: Spec, module: str) -> tuple[str, ...]:
+    """The methods a module's block lets the flow call (`flow_methods` on the block class)."""
+    from composer import registry
+
+    found = next(m for m in spec.modules if m.name == module)
+    blocks = registry.get("blocks")
+    if not isinstance(found.block, str) or found.block not in blocks:
+        return ()
+    return tuple(getattr(blocks[found.block], "flow_methods", ()))
 
 
 # ------------------------------------------------------------------------------ objectives

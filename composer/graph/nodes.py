@@ -61,6 +61,8 @@ class Node:
         return (self.target,) if self.kind == "call" else self.modules
 
     def describe(self) -> str:
+        if self.kind == "call" and self.args.get("method"):
+            return f"{self.target}.{self.args['method']}({', '.join(self.inputs)})"
         if self.kind in ("call", "fn", "term"):
             return f"{self.target}({', '.join(self.inputs)})"
         if self.kind == "field":

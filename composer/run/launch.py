@@ -46,3 +46,16 @@ def check_launch(num_processes: int, environ=None) -> None:
             "--mixed_precision no --dynamo_backend no -m composer run FILE` "
             "(`accelerate launch --cpu --num_processes N` starts one process); from Python, pass cpu=True "
             "on a machine without GPUs")
+
+
+def check_method_calls(graph, num_processes: int) -> None:
+    """A module's method called from the flow (`vae.encode(x)`) runs inside its DDP wrapper, which
+    synchronises `forward` only: with several processes the module must be one no optimizer trains
+    (a frozen or pretrained part), else the ranks' copies would drift apart."""
+    if num_processes < 2:
+        return
+    for node in graph.nodes.values():
+        if node.kind == "call" and node.args and node.target in graph.owner:
+            raise ComposerError(f"flow {node.name}: {node.describe()} calls a method of module {node.target}, which "
+                                f"optimizer {graph.owner[node.target]} trains; under {num_processes} processes only "
+                                "forward calls are synchronised: call the module itself, or train it in one process")

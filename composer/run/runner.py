@@ -24,7 +24,7 @@ from composer.run import fast, finite
 from composer.run.ema import EMA
 from composer.run.feeds import BatchStream
 from composer.run.finite import NonFiniteLoss  # noqa: F401 -- importers name it composer.run.runner.NonFiniteLoss
-from composer.run.launch import check_launch, make_accelerator
+from composer.run.launch import check_launch, check_method_calls, make_accelerator
 from composer.run.optim import make_lr_schedule, make_optimizer
 from composer.run.precision import Precision
 from composer.run.training import Training
@@ -49,6 +49,7 @@ class Runner:
         precision = spec.train.precision   # fp16's scaling is composer's own (precision.py)
         self.accelerator = accelerator or make_accelerator(bool(cpu), "no" if precision == "fp16" else precision)
         check_launch(self.accelerator.num_processes)
+        check_method_calls(plan.graph, self.accelerator.num_processes)
         rank = self.accelerator.process_index
         self.raw = raw = _build(spec, rank)
         self.averages = EMA(raw, spec.train.ema)

@@ -1,5 +1,5 @@
-"""The string form of a flow entry: `G(z)`, `D(x, y)`, `cat(x, onehot, dim=1)`, `mul(x, 0.5)`,
-`h[0]`, `post.z`.
+"""The string form of a flow entry: `G(z)`, `D(x, y)`, `vae.encode(x)`, `cat(x, onehot, dim=1)`,
+`mul(x, 0.5)`, `h[0]`, `post.z`.
 
 Parsed with the standard library's `ast` in expression mode and then walked over a whitelist of
 node types (calls, names, dotted names, constants, one subscript): nothing is evaluated or
@@ -17,7 +17,7 @@ class FlowSyntaxError(ValueError):
 
 @dataclass(frozen=True)
 class Call:
-    target: str                          # module or op name
+    target: str                          # module or op name, or module.method
     inputs: tuple[str, ...]              # tensor names (dotted allowed: `real.y`, `post.z`)
     args: dict = field(default_factory=dict)
 
@@ -33,8 +33,7 @@ def parse(text: str) -> Call:
         return Call("index", (_name(tree.value, text),), {"i": _index(tree.slice, text)})
     if not isinstance(tree, ast.Call):
         raise FlowSyntaxError(_hint(tree, text))
-    if not isinstance(tree.func, ast.Name):
-        raise FlowSyntaxError(f"'{text}': the callee must be a module or op name, e.g. 'G(z)'")
+    callee = _callee(tree.func, text)
     inputs, constants = [], []
     for arg in tree.args:
         if isinstance(arg, ast.Constant) and not isinstance(arg.value, str):
@@ -48,7 +47,17 @@ def parse(text: str) -> Call:
         raise FlowSyntaxError(f"'{text}': at most one positional constant; name the others (key=value)")
     if constants:
         args["value"] = constants[0]
-    return Call(tree.func.id, tuple(inputs), args)
+    return Call(callee, tuple(inputs), args)
+
+
+def _callee(node, text: str) -> str:
+    """`G` or `vae.encode` (a method a module offers to the flow)."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        return f"{node.value.id}.{node.attr}"
+    raise FlowSyntaxError(f"'{text}': the callee must be a module or op name, e.g. 'G(z)', or a module's "
+                          "method, e.g. 'vae.encode(x)'")
 
 
 def _name(node, text: str) -> str:

@@ -116,18 +116,6 @@ def test_a_run_folder_without_its_plugin_installed_names_it(run_dir, tmp_path, c
 
 
 # ------------------------------------------------------------------ errors, in-process plugins
-@pytest.fixture
-def scratch(monkeypatch):
-    """Registries and plugin state put back after the test, so that what an in-process plugin
-    adds here does not reach other tests (tests/test_registries.py checks every entry)."""
-    for kind in registry.KINDS:
-        entries = registry.get(kind)
-        for attr in ("_entries", "_docs", "origin"):
-            monkeypatch.setattr(entries, attr, dict(getattr(entries, attr)))
-    monkeypatch.setattr(plugins, "_loaded", set())
-    monkeypatch.setattr(plugins, "_in_process", {})
-
-
 def test_a_graph_naming_a_missing_plugin_fails_at_the_plugins_line(tmp_path, capsys):
     graph = tmp_path / "g.yaml"
     graph.write_text("name: g\nplugins: [not_a_plugin]\n" + GRAPH.read_text().split("plugins: [example]\n")[1])
