@@ -95,7 +95,8 @@ def test_cli_export_from_the_run_folder(runs, tmp_path, capsys):
 
 def test_no_ema_exports_the_trained_weights(runs, tmp_path):
     folder, run = runs["dcgan"]
-    api.export(run, "safetensors", tmp_path / "g.safetensors", module="G", ema=False)
+    out = tmp_path / "g.safetensors"
+    assert main(["export", str(folder), "--format", "safetensors", "--module", "G", "--no-ema", "-o", str(out)]) == 0
     trained = api.load_module(tmp_path / "g.safetensors")
     raw = run.unwrapped("G", ema=False)
     assert all(torch.equal(a, b) for a, b in zip(trained.state_dict().values(), raw.state_dict().values()))
