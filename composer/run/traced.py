@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from composer.errors import ComposerError, did_you_mean
-from composer.graph.interpreter import Context, evaluate
+from composer.graph.interpreter import Context, Interpreter
 
 CHECK_BATCH = 5      # samples the values are computed for (the traced graph is checked on them)
 TOLERANCE = 1e-4     # largest difference from composer's evaluation accepted
@@ -52,13 +52,11 @@ class FlowModule(nn.Module):
         super().__init__()
         self.nodes, self.input_names, self.output_names = nodes, inputs, outputs
         self.parts = nn.ModuleDict(modules)
-        self.ctx = Context({}, None, torch.device("cpu"), _no_draw, _no_draw)
+        self.interpreter = Interpreter(Context({}, None, torch.device("cpu"), _no_draw, _no_draw))
 
     def forward(self, *tensors):
-        self.ctx.modules = dict(self.parts.items())
-        values = dict(zip(self.input_names, tensors))
-        for node in self.nodes:
-            values[node.name] = evaluate(node, [values[i] for i in node.inputs], self.ctx)
+        self.interpreter.ctx.modules = dict(self.parts.items())
+        values = self.interpreter.run(self.nodes, dict(zip(self.input_names, tensors)))
         return tuple(t for name in self.output_names for t in _flat(values[name]))
 
 
