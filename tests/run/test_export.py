@@ -173,3 +173,18 @@ def test_random_flow_ops_are_refused_and_data_inputs_become_inputs(tmp_path):
     record = json.loads((tmp_path / "mu.pt.json").read_text())
     assert record["summary"][0] == "x: float32 [B, 1, 16, 16], a batch of data input 'x' (source digits), images in [-1, 1]"
     assert record["outputs"][0]["shape"] == ["B", 8]
+
+
+def test_a_translation_takes_its_data_inputs_and_gives_every_computed_output(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    small = [f"modules.{m}.width=8" for m in ("G_AB", "G_BA", "D_A", "D_B")]
+    run = api.runner(GRAPHS / "cyclegan.yaml", small, cpu=True)
+    api.export(run, "onnx", tmp_path / "cy.onnx")   # sample.output [real_A, fake_B, rec_A, real_B, fake_A, rec_B]
+    record = json.loads((tmp_path / "cy.onnx.json").read_text())
+    assert [i["name"] for i in record["inputs"]] == ["real_A", "real_B"]
+    assert [o["name"] for o in record["outputs"]] == ["fake_B", "rec_A", "fake_A", "rec_B"]
+    feed = {"real_A": torch.rand(3, 1, 16, 16) * 2 - 1, "real_B": torch.rand(3, 1, 16, 16) * 2 - 1}
+    session = ort.InferenceSession(str(tmp_path / "cy.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(["fake_B", "rec_B"], {k: v.numpy() for k, v in feed.items()})
+    want = api.sample(run, inputs=feed, output=["fake_B", "rec_B"])
+    assert max(float((torch.from_numpy(g) - want[:, i]).abs().max()) for i, g in enumerate(got)) < 1e-4
