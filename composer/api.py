@@ -7,6 +7,7 @@
     run = open_run("runs/dcgan")                              # a Runner at the last checkpoint
     x = sample(run, 64, out="grid.png")                       # also inputs=, labels=, output=, sampler options
     scores = evaluate(run)
+    export(run, "onnx", "G.onnx")                             # also torchscript, safetensors (module=)
     entries("blocks")                                         # what a graph file can name
 
 Every function taking a graph accepts a Spec, a Plan (where it makes sense) or a path, and
@@ -66,8 +67,13 @@ def spec_of(source: Spec | str | Path, overrides=()) -> Spec:
 
 def validate(source: Spec | str | Path, overrides=()) -> Plan:
     """Every check composer makes before training: parse, build (names, references, shapes on the
-    meta device) and compile (phases, terms, schedule). Returns the plan; raises SpecError."""
-    return compile(build(spec_of(source, overrides)))
+    meta device) and compile (phases, terms, schedule). Returns the plan; raises SpecError.
+    Gradients are enabled meanwhile: shape checks run penalties that differentiate (R1), and a
+    caller may be inside `torch.no_grad()`."""
+    import torch
+
+    with torch.enable_grad():
+        return compile(build(spec_of(source, overrides)))
 
 
 def plan(source: Spec | str | Path, overrides=()) -> Plan:
@@ -182,6 +188,30 @@ def read_input(run, name: str, path: str | Path):
     return load_images(file, size=shape[-1], channels=shape[0])
 
 
+def export(run, format: str, out: str | Path, *, node: str | None = None, module: str | None = None,
+           ema: bool = True, overrides=()) -> list[Path]:
+    """Write a trained run (a Runner or a run folder) for use without composer; returns the files.
+    `format`: "onnx" or "torchscript" (the generating flow up to `sample.output` or `node`, or one
+    `module` alone; PATH plus a PATH.json sidecar naming the inputs), "safetensors" (one `module`'s
+    weights plus its block description) or "diffusers" (a run with a diffusers.* denoiser; not yet).
+    EMA weights where kept unless `ema=False`."""
+    from composer.run.export import export as write
+
+    runner = open_run(run, overrides, cpu=True) if isinstance(run, (str, Path)) else run
+    return write(runner, format, out, node=node, module=module, ema=ema)
+
+
+def load_module(source, name: str | None = None, ema: bool = True, overrides=()):
+    """A plain nn.Module in eval mode: module `name` of a run (a Runner or a run folder; EMA
+    weights where kept unless `ema=False`), or the module of a file written by
+    `export(..., "safetensors", ...)` (built from its block and keyword arguments, weights loaded strictly)."""
+    from composer.run.module_file import load_module as build
+
+    if isinstance(source, (str, Path)) and Path(source).is_dir():
+        source = open_run(source, overrides, cpu=True)
+    return build(source, name, ema)
+
+
 def evaluate(run, n: int | None = None) -> dict:
     """The metrics the graph declares (`eval.metrics`), on fresh samples."""
     from composer.run.evaluate import evaluate as run_metrics
@@ -292,6 +322,6 @@ def sweep(file: str | Path, grid=(), seeds: int = 1, out: str | Path | None = No
 
 
 __all__ = ["Graph", "GraphBuilder", "Plan", "Spec", "build", "compile", "diff", "draw", "entries", "evaluate",
-           "format_table", "from_dict", "load", "open_run", "parse_labels", "plan", "plot", "read_input", "reference",
-           "register_plugin", "runner", "runs", "sample", "spec_of", "sweep", "to_json", "to_yaml", "train", "validate",
-           "write_samples"]
+           "export", "format_table", "from_dict", "load", "load_module", "open_run", "parse_labels", "plan", "plot",
+           "read_input", "reference", "register_plugin", "runner", "runs", "sample", "spec_of", "sweep", "to_json",
+           "to_yaml", "train", "validate", "write_samples"]

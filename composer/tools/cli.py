@@ -301,11 +301,32 @@ def plot(args) -> int:
     return 0
 
 
+def export_arguments(p) -> None:
+    p.add_argument("run_dir")
+    p.add_argument("--format", required=True, help="onnx, torchscript, safetensors or diffusers")
+    p.add_argument("-o", "--output", required=True, help="the file to write (PATH.json is written beside it)")
+    p.add_argument("--node", default=None, help="onnx/torchscript: flow tensor to output (default sample.output)")
+    p.add_argument("--module", default=None, help="one module alone (safetensors: required)")
+    p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
+                   help="EMA weights where kept (default); --no-ema: the trained weights")
+
+
+def export(args) -> int:
+    from composer import api
+
+    files = api.export(args.run_dir, args.format, args.output, node=args.node, module=args.module,
+                       ema=args.ema, overrides=args.overrides)
+    print("wrote " + ", ".join(str(f) for f in files))
+    return 0
+
+
 VERBS = {   # name -> what `composer --help` says, its arguments, its handler (in `composer --help` order)
     "validate": Verb("parse, build and shape-check graph files", validate_arguments, validate),
     "plan": Verb("print the compiled update plan", plan_arguments, plan),
     "run": Verb("train a graph", run_arguments, run),
     "sample": Verb("generate from a trained run", sample_arguments, sample),
+    "export": Verb("write a run's generator (ONNX, TorchScript) or a module (safetensors) for use without composer",
+                   export_arguments, export),
     "eval": Verb("compute the graph's declared metrics on fresh samples", eval_arguments, evaluate),
     "list": Verb("what a graph file can name: blocks, recipes, ops, sources, ...", list_arguments, list_entries),
     "graph": Verb("draw the compiled graph, one panel per phase (DOT, SVG or PNG)", graph_arguments, graph),
