@@ -20,6 +20,7 @@ SummaryWriter marks the restart, and TensorBoard hides the older events from tha
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from composer.run.folder import RunFolder
@@ -107,21 +108,44 @@ def _make(project: str, name: str, out: Path, resumed_at: int):
     from accelerate.tracking import LOGGER_TYPE_TO_CLASS
 
     make = LOGGER_TYPE_TO_CLASS[name]
+    folder = RunFolder(out).tracker(name)
     options = {"purge_step": resumed_at + 1} if name == "tensorboard" and resumed_at else {}
+    options.update(LOCAL_STORES.get(name, lambda folder: {})(folder))
     if make.requires_logging_directory:
-        return make(project, RunFolder(out).tracker(name), **options)
+        return make(project, folder, **options)
     return make(project, **options)
+
+
+def _wandb_files(folder: Path) -> dict:
+    """W&B keeps its local files (all of them in offline mode, WANDB_MODE=offline) in RUN/wandb/,
+    unless WANDB_DIR says where."""
+    if os.environ.get("WANDB_DIR"):
+        return {}
+    folder.mkdir(parents=True, exist_ok=True)
+    return {"dir": str(folder)}
+
+
+def _mlflow_store(folder: Path) -> dict:
+    """MLflow logs to MLFLOW_TRACKING_URI when it is set (a server, a shared database); else to a
+    local SQLite store in RUN/mlflow/ (mlflow.db, artifacts/), MLflow's own advice now that its
+    plain-file store is frozen: `mlflow ui --backend-store-uri sqlite:///RUN/mlflow/mlflow.db`."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return {}
+    import mlflow
+
+    folder.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(f"sqlite:///{(folder / 'mlflow.db').resolve()}")
+    return {"logging_dir": str((folder / "artifacts").resolve())}
+
+
+LOCAL_STORES = {"wandb": _wandb_files, "mlflow": _mlflow_store}
+"""Where trackers that would otherwise write into the working directory keep their files."""
 
 
 def scalars(prefix: str, values: dict) -> dict[str, float]:
     """`prefix/key` for every number in `values` (nested dicts flattened with `/`)."""
-    out = {}
-    for key, value in values.items():
-        if isinstance(value, dict):
-            out.update(scalars(f"{prefix}/{key}", value))
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            out[f"{prefix}/{key}"] = value
-    return out
+    return {"/".join((prefix, *map(str, keys))): value for keys, value in flatten(values).items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)}
 
 
 def flat_config(data: dict, path: str = "") -> dict:

@@ -117,3 +117,36 @@ def test_a_resume_does_not_repeat_tensorboard_steps(tmp_path):
     assert [e.step for e in events.Scalars("loss/gan.G")] == [1, 2, 3, 4]
     assert [e.step for e in events.Scalars("eval/mixture.modes")] == [4]
     assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
+
+
+def test_mlflow_logs_to_a_local_store_in_the_run_folder(tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    results = api.train(api.from_dict(small_2d_gan()), tmp_path / "run", [*TINY[:-1], "train.log_with=[mlflow]"],
+                        quiet=True)
+    store = tmp_path / "run" / "mlflow" / "mlflow.db"
+    assert store.is_file()
+    client = mlflow.tracking.MlflowClient(f"sqlite:///{store}")
+    (run,) = client.search_runs([e.experiment_id for e in client.search_experiments() if e.name == "small_2d"])
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    for term in ("gan.D_real", "gan.D_fake", "gan.G"):
+        logged = [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, f"loss/{term}")]
+        assert sorted(logged) == [(r["step"], pytest.approx(r[term], rel=1e-6)) for r in records]
+    assert run.data.metrics["eval/mixture.modes"] == results["mixture.modes"]
+    assert run.data.params["optimizers.G.lr"] == "0.001" and run.data.params["train.steps"] == "4"
+
+
+def test_wandb_offline_writes_every_logged_value_in_the_run_folder(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    for name, value in {"WANDB_MODE": "offline", "WANDB_SILENT": "true"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("WANDB_DIR", raising=False)
+    api.train(api.from_dict(small_2d_gan()), tmp_path / "run", [*TINY[:-1], "train.log_with=[wandb]"], quiet=True)
+    (log,) = (tmp_path / "run" / "wandb").glob("wandb/offline-run-*/run-*.wandb")   # what `wandb sync` uploads
+    written = log.read_bytes()
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    for record in records:      # every window mean, as W&B's history stores it (JSON text in its records)
+        for term in ("gan.D_real", "gan.D_fake", "gan.G"):
+            assert json.dumps(record[term]).encode() in written, (record["step"], term)
+    for key in (b"loss/gan.G", b"lr/G", b"eval/mixture.modes", b"optimizers.G.lr", b"samples"):
+        assert key in written
