@@ -85,7 +85,7 @@ def check_hf_args(args: dict) -> None:
     if (args.get("text") is None) != (args.get("tokenizer") is None):
         raise ArgumentError("hf_dataset: text: needs tokenizer: FOLDER (a local tokenizer saved with "
                             "save_pretrained) and tokenizer: needs text: COLUMN; token ids are only honest "
-                            "with the tokenizer the model is trained with", "tokenizer" if args.get("text") else "text")
+                            "with the tokenizer the model is trained with", "text" if args.get("text") else "tokenizer")
     if args.get("text") is not None:
         require("transformers")
     _check_counts(args)
@@ -123,7 +123,11 @@ def hf_fields(args: dict) -> dict:
 def schema_dim(args: dict) -> int:
     """The length of the `points` column, from the schema (cheap) or the first row."""
     path, split, builder, column = args["path"], args.get("split", "train"), args.get("builder", "auto"), args["points"]
-    features = features_of(path, split, builder)
+    try:
+        features = features_of(path, split, builder)
+    except ArgumentError as err:
+        raise ArgumentError(f"{err}; the length of a points column comes from the data unless dim: N gives it",
+                            err.key) from None
     if column not in features:
         raise unknown_column("points", column, list(features), path)
     if getattr(features[column], "length", -1) not in (-1, None):

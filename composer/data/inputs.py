@@ -47,7 +47,7 @@ def _check_args(spec, item, source, arguments) -> None:
         raise
     except ComposerError as err:
         key = [err.key] if getattr(err, "key", None) else []
-        raise spec.error(f"source {item.target}: {err}", "inputs", item.name, *key) from None
+        raise spec.error(f"source {item.target}: {_unprefixed(err, item)}", "inputs", item.name, *key) from None
 
 
 def _located_fields(spec, item, source, arguments) -> dict:
@@ -56,7 +56,12 @@ def _located_fields(spec, item, source, arguments) -> dict:
     try:
         return source.fields_of(arguments)
     except ArgumentError as err:
-        raise spec.error(f"source {item.target}: {err}", "inputs", item.name, err.key) from None
+        raise spec.error(f"source {item.target}: {_unprefixed(err, item)}", "inputs", item.name, err.key) from None
+
+
+def _unprefixed(err, item) -> str:
+    """An error's message without its own leading "SOURCE: " (the located message names the source)."""
+    return str(err).removeprefix(f"{item.target}: ")
 
 
 def resolve_paths(spec, source, args: dict) -> dict:
@@ -93,7 +98,8 @@ def load_table(spec, item, **override):
         raise
     except Exception as err:  # noqa: BLE001 -- reported at the input's YAML line
         key = [err.key] if isinstance(err, ArgumentError) else []
-        raise spec.error(f"source '{item.target}' failed: {err}", "inputs", item.name, *key) from None
+        raise spec.error(f"source '{item.target}' failed: {_unprefixed(err, item)}", "inputs", item.name,
+                         *key) from None
 
 
 @lru_cache(maxsize=16)
