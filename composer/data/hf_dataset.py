@@ -13,7 +13,7 @@ import torch
 from PIL import ImageOps
 
 from composer.data.checks import check_choice, check_count
-from composer.data.hf_open import check_builder, features_of, open_dataset, require
+from composer.data.hf_open import check_builder, features_of, open_dataset, require, split_names
 from composer.data.images import image_to_tensor
 from composer.data.lazy import ArgumentError, check_streaming, folder_table
 from composer.data.source import image_fields
@@ -27,7 +27,7 @@ PATH_ARGS = ("path", "tokenizer")      # resolved against the graph file's folde
 def hf_dataset(
     *, path, split: str = "train", builder: str = "auto", image=None, points=None, label=None, target=None,
     text=None, tokenizer=None, max_length: int = 77, size: int = 64, channels: int = 3, dim=None,
-    stream="auto", workers="auto",
+    held_out="auto", stream="auto", workers="auto",
 ):
     """A 🤗 datasets dataset from local data (never downloaded); columns map to fields.
 
@@ -40,8 +40,9 @@ def hf_dataset(
     an integer column, or strings numbered in sorted order, `info["classes"]`); `target` → the
     paired image field `target`; `text` → field `text`, int64 token ids `[max_length]` (padded and
     truncated) from the local `tokenizer` folder (transformers' AutoTokenizer, local files only).
-    `stream`/`workers` as for `image_folder`: auto streams above 256 MiB of decoded rows, reading
-    only a batch's rows from the memory-mapped Arrow table.
+    `held_out`: the split metrics and plots compare against (auto: "test" when the dataset has
+    one, else the training split itself). `stream`/`workers` as for `image_folder`: auto streams
+    above 256 MiB of decoded rows, reading only a batch's rows from the memory-mapped Arrow table.
     """
     args = dict(locals())
     check_hf_args(args)
@@ -63,6 +64,19 @@ def hf_dataset(
                         info=info, kind="image" if image is not None else "points")
 
 
+def held_out_args(args: dict) -> dict:
+    """The arguments of the held-out data (`Source.held_out`): split = `held_out`, where auto is
+    "test" when the dataset has that split, else the training split."""
+    held_out, split = args.get("held_out", "auto"), args.get("split", "train")
+    names = split_names(args["path"], args.get("builder", "auto"))
+    if held_out == "auto":
+        return {"split": "test" if "test" in names else split}
+    if held_out not in names:
+        raise ArgumentError(f"hf_dataset: held_out: '{args['path']}' has no split {held_out!r}; it has "
+                            f"{', '.join(names)}{did_you_mean(str(held_out), names)}", "held_out")
+    return {"split": held_out}
+
+
 def row_bytes(layout: dict) -> int:
     """One decoded sample's bytes (labels excluded: they are held at start)."""
     return sum(torch.Size(shape).numel() * torch.empty((), dtype=dtype).element_size()
@@ -74,9 +88,10 @@ def check_hf_args(args: dict) -> None:
     require("datasets")
     check_streaming(args, "hf_dataset")
     check_builder(args.get("builder", "auto"))
-    for key in COLUMN_KEYS:
+    for key in (*COLUMN_KEYS, "split", "held_out"):
         if args.get(key) is not None and not isinstance(args[key], str):
-            raise ArgumentError(f"hf_dataset: {key}={args[key]!r}; expected a column name", key)
+            what = "a split name" if key in ("split", "held_out") else "a column name"
+            raise ArgumentError(f"hf_dataset: {key}={args[key]!r}; expected {what}", key)
     if (args.get("image") is None) == (args.get("points") is None):
         raise ArgumentError("hf_dataset: name exactly one column for x: image: COLUMN (pictures) or points: "
                             "COLUMN (numeric lists)", "points" if args.get("points") is not None else "image")

@@ -48,15 +48,26 @@ def is_disk_folder(path: Path) -> bool:
 def open_dataset(path, split: str = "train", builder: str = "auto"):
     """The split `split` of the dataset at `path` (a resolved local path or a hub name), as a
     memory-mapped `datasets.Dataset` (rows are read only when indexed)."""
+    return pick_split(open_splits(path, builder), split, path)
+
+
+def split_names(path, builder: str = "auto") -> list[str]:
+    """The splits of the dataset at `path` (a lone Dataset is its own 'train')."""
+    loaded = open_splits(path, builder)
+    return list(loaded.keys()) if hasattr(loaded, "keys") else ["train"]
+
+
+def open_splits(path, builder: str = "auto"):
+    """The dataset at `path` as `datasets` opens it: a DatasetDict of splits, or one Dataset."""
     datasets = require("datasets")
     check_builder(builder)
     local = Path(str(path)).expanduser()
     if is_disk_folder(local):
-        return pick_split(datasets.load_from_disk(str(local)), split, local)
+        return datasets.load_from_disk(str(local))
     if local.exists():
-        return pick_split(_load_files(datasets, local, builder), split, local)
+        return _load_files(datasets, local, builder)
     if HUB_NAME.match(str(path)) and not str(path).startswith("."):
-        return pick_split(_load_cached_hub(datasets, str(path)), split, path)
+        return _load_cached_hub(datasets, str(path))
     raise ArgumentError(f"hf_dataset: path '{path}' does not exist (a save_to_disk folder, a parquet, arrow, "
                         "csv or json file or folder, an image folder, or a hub dataset name already in the "
                         "local cache)", "path")

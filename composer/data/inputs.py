@@ -46,8 +46,7 @@ def _check_args(spec, item, source, arguments) -> None:
     except SpecError:
         raise
     except ComposerError as err:
-        key = [err.key] if getattr(err, "key", None) else []
-        raise spec.error(f"source {item.target}: {_unprefixed(err, item)}", "inputs", item.name, *key) from None
+        raise _located(spec, item, err) from None
 
 
 def _located_fields(spec, item, source, arguments) -> dict:
@@ -56,7 +55,13 @@ def _located_fields(spec, item, source, arguments) -> dict:
     try:
         return source.fields_of(arguments)
     except ArgumentError as err:
-        raise spec.error(f"source {item.target}: {_unprefixed(err, item)}", "inputs", item.name, err.key) from None
+        raise _located(spec, item, err) from None
+
+
+def _located(spec, item, err):
+    """A source's refusal at its argument's YAML line (`err.key`, when it names one)."""
+    key = [err.key] if getattr(err, "key", None) else []
+    return spec.error(f"source {item.target}: {_unprefixed(err, item)}", "inputs", item.name, *key)
 
 
 def _unprefixed(err, item) -> str:
@@ -118,9 +123,16 @@ def _thaw(value):
 
 
 def held_out_table(spec, item):
-    """The held-out data of an input, `split: test` when its source takes a split: a `Table`,
-    or a `LazyTable` for a streamed folder."""
-    if "split" in inspect.signature(source_of(spec, item)).parameters:
+    """The held-out data of an input: what the source's `held_out(args)` overrides, else `split:
+    test` when its source takes a split: a `Table`, or a `LazyTable` for a streamed folder."""
+    source = source_of(spec, item)
+    if source.held_out is not None:
+        try:
+            override = source.held_out(resolve_paths(spec, source, item.args))
+        except ArgumentError as err:
+            raise _located(spec, item, err) from None
+        return load_table(spec, item, **override)
+    if "split" in inspect.signature(source).parameters:
         return load_table(spec, item, split="test")
     return load_table(spec, item)
 

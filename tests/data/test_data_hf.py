@@ -15,7 +15,7 @@ from composer import api  # noqa: E402
 from composer.data.folders import image_folder  # noqa: E402
 from composer.data.hf_dataset import hf_dataset  # noqa: E402
 from composer.data.images import image_to_tensor  # noqa: E402
-from composer.data.inputs import fields  # noqa: E402
+from composer.data.inputs import fields, reference_table  # noqa: E402
 from composer.data.lazy import ArgumentError, LazyTable  # noqa: E402
 from composer.errors import SpecError  # noqa: E402
 from composer.run import checkpoint  # noqa: E402
@@ -56,7 +56,8 @@ def image_dataset(n=12):
 def saved_splits(folder, n=12):
     """A DatasetDict (train: the first n - 4 rows, test: the last 4) written with save_to_disk."""
     data = image_dataset(n)
-    datasets.DatasetDict({"train": data.select(range(n - 4)), "test": data.select(range(n - 4, n))}).save_to_disk(folder)
+    splits = {"train": data.select(range(n - 4)), "test": data.select(range(n - 4, n))}
+    datasets.DatasetDict(splits).save_to_disk(folder)
     return folder, data
 
 
@@ -156,7 +157,7 @@ def test_a_missing_library_or_tokenizer_is_a_located_spec_error(monkeypatch):
     import sys
 
     spec = api.from_dict(tiny_dcgan("nowhere", text="caption"))
-    with pytest.raises(SpecError, match=r"inputs\.real\.text: source hf_dataset: text: needs tokenizer: FOLDER \(a local tokenizer"):
+    with pytest.raises(SpecError, match=r"inputs\.real\.text: source hf_dataset: text: needs tokenizer: FOLDER \(a "):
         api.validate(spec)
     monkeypatch.setitem(sys.modules, "datasets", None)
     with pytest.raises(SpecError, match=r"inputs\.real\.source: .*the 'datasets' library is not installed; install "
@@ -176,10 +177,11 @@ def tiny_dcgan(path, steps=3, batch=5, **args):
 
 
 def test_shapes_are_known_at_validation_without_the_data(tmp_path):
-    spec = api.from_dict(tiny_dcgan(tmp_path / "not-there", target="paired"))
+    spec = api.from_dict(tiny_dcgan(tmp_path / "not-there", target="paired", text="caption", tokenizer="tok",
+                                    max_length=9))
     api.validate(spec)
     assert fields(spec, spec.input("real")) == {"x": ((1, 8, 8), torch.float32), "y": ((), torch.int64),
-                                               "target": ((1, 8, 8), torch.float32)}
+                                               "target": ((1, 8, 8), torch.float32), "text": ((9,), torch.int64)}
     with pytest.raises(SpecError, match=r"D\(real\) failed on inputs real \[5, 3, 8, 8\].* to have 1 channels"):
         api.validate(api.from_dict(tiny_dcgan(tmp_path / "not-there", channels=3)))
 
@@ -200,17 +202,28 @@ def test_a_three_step_training_on_an_hf_dataset(tmp_path):
     assert results is not None and checkpoint.latest(tmp_path / "run") is not None
 
 
-def test_a_points_gan_on_a_parquet_file(tmp_path):
+def test_a_points_gan_on_a_parquet_file_plots_over_its_only_split(tmp_path):
     rows = {"xy": np.random.default_rng(0).normal(size=(40, 2)).astype(np.float32).tolist()}
     datasets.Dataset.from_dict(rows).to_parquet(tmp_path / "p.parquet")
     data = small_2d_gan()
     data["inputs"]["real"] = {"source": "hf_dataset", "path": str(tmp_path / "p.parquet"), "points": "xy"}
+    data["train"].update(sample_every=3, log_every=0, checkpoint_every=0, threads=1)
     data["eval"] = {"metrics": {}}
     spec = api.from_dict(data)
     assert fields(spec, spec.input("real")) == {"x": ((2,), torch.float32)}   # from the schema and one row
-    runner = api.runner(spec, cpu=True)
-    for _ in range(3):
-        runner.step()
+    assert len(reference_table(spec, spec.input("real"))) == 40            # held_out auto: no test split
+    api.train(spec, tmp_path / "run", quiet=True)
+    assert list((tmp_path / "run").rglob("*.png"))
+
+
+def test_held_out_data_is_the_test_split_or_the_one_named(tmp_path):
+    folder, _ = saved_splits(tmp_path / "disk")
+    spec = api.from_dict(tiny_dcgan(folder))
+    assert len(reference_table(spec, spec.input("real"))) == 4
+    spec = api.from_dict(tiny_dcgan(folder, held_out="validation"))
+    with pytest.raises(SpecError, match=r"inputs\.real\.held_out: source hf_dataset: held_out: '.*disk' has "
+                                        r"no split 'validation'; it has train, test"):
+        reference_table(spec, spec.input("real"))
 
 
 # ---------------------------------------------------------------- streaming
