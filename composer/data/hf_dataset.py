@@ -33,7 +33,8 @@ def hf_dataset(
 
     `path`: a `save_to_disk` folder (a DatasetDict's `split` is picked), a parquet, arrow, csv or
     json file or folder, an image folder (`builder: imagefolder`, or auto from the files), or a
-    hub dataset name already in the local cache; relative paths are looked up next to the graph
+    hub dataset name already in the local caches (prepared by datasets, or its files in the hub
+    cache); relative paths are looked up next to the graph
     file, then in the working directory. Columns: `image` → x (`size`², `channels`, in [-1, 1] as
     for `image_folder`) or `points` → x (a numeric list column, kind points, length `dim`: given,
     or read from the features schema, else from the first row); `label` → y (int64: a ClassLabel,
@@ -55,7 +56,7 @@ def hf_dataset(
     layout = hf_fields(args)
     y, classes = labels_of(dataset, label) if label is not None else (None, [])
     decode = HFRows(dataset, {FIELD_OF[k]: (c, kinds[k]) for k, c in columns.items() if k != "label"},
-                    size, channels, tokenizer, max_length)
+                    size, channels, tokenizer, max_length, args["dim"])
     if tokenizer is not None:
         decode.tokenizer()          # a missing or broken tokenizer fails here, not in a worker
     names = tuple(name for name in layout if name != "y")
@@ -166,26 +167,37 @@ def unknown_column(key: str, column: str, names: list, path) -> ArgumentError:
 
 def check_columns(dataset, columns: dict, path) -> dict:
     """Each named column exists and holds what its argument needs; returns {argument: kind}."""
-    import datasets
-
     features, kinds = dataset.features, {}
     for key, column in columns.items():
         if column not in features:
             raise unknown_column(key, column, list(features), path)
-        feature = features[column]
-        kind = {"image": "image", "target": "image", "points": "points", "text": "text", "label": "label"}[key]
-        ok = {"image": isinstance(feature, datasets.Image),
-              "points": isinstance(feature, (datasets.List, datasets.Sequence, datasets.LargeList)),
-              "text": isinstance(feature, datasets.Value) and feature.dtype in ("string", "large_string"),
-              "label": isinstance(feature, datasets.ClassLabel) or (isinstance(feature, datasets.Value) and (
-                  feature.dtype.startswith("int") or feature.dtype in ("string", "large_string")))}[kind]
-        if not ok:
-            raise ArgumentError(f"hf_dataset: {key}: column '{column}' is {feature}; expected "
+        kind = KIND_OF[key]
+        if not fits(kind, features[column]):
+            raise ArgumentError(f"hf_dataset: {key}: column '{column}' is {features[column]}; expected "
                                 f"{WANTED[kind]}", key)
         kinds[key] = kind
     return kinds
 
 
+def fits(kind: str, feature) -> bool:
+    """Whether a column's feature holds what a field of `kind` is made from."""
+    import datasets
+
+    strings = ("string", "large_string")
+    if kind == "image":
+        return isinstance(feature, datasets.Image)
+    if kind == "points":
+        inner = getattr(feature, "feature", None)
+        return isinstance(feature, (datasets.List, datasets.Sequence, datasets.LargeList)) \
+            and isinstance(inner, datasets.Value) and inner.dtype.startswith(NUMBERS)
+    if kind == "text":
+        return isinstance(feature, datasets.Value) and feature.dtype in strings
+    return isinstance(feature, datasets.ClassLabel) or (
+        isinstance(feature, datasets.Value) and (feature.dtype.startswith(("int", "uint")) or feature.dtype in strings))
+
+
+KIND_OF = {"image": "image", "target": "image", "points": "points", "text": "text", "label": "label"}
+NUMBERS = ("int", "uint", "float")
 WANTED = {"image": "an Image feature", "points": "a list of numbers", "text": "a string column",
           "label": "a ClassLabel, an integer or a string column"}
 
@@ -198,21 +210,23 @@ def labels_of(dataset, column: str) -> tuple[torch.Tensor, list]:
     if any(v is None for v in values):
         raise ArgumentError(f"hf_dataset: label: column '{column}' has missing values", "label")
     feature = dataset.features[column]
-    if isinstance(feature, datasets.ClassLabel):
-        return torch.tensor(values, dtype=torch.int64), list(feature.names)
-    if isinstance(values[0] if values else 0, str):
-        classes = sorted(set(values))
-        index = {name: i for i, name in enumerate(classes)}
-        return torch.tensor([index[v] for v in values], dtype=torch.int64), classes
-    return torch.tensor(values, dtype=torch.int64), []
+    if isinstance(feature, datasets.ClassLabel) or not isinstance(values[0] if values else 0, str):
+        y = torch.tensor(values, dtype=torch.int64)
+        if len(y) and int(y.min()) < 0:
+            raise ArgumentError(f"hf_dataset: label: column '{column}' holds negative labels ({int(y.min())}: "
+                                "unlabelled rows?); filter them out first (Dataset.filter, save_to_disk)", "label")
+        return y, list(feature.names) if isinstance(feature, datasets.ClassLabel) else []
+    classes = sorted(set(values))
+    index = {name: i for i, name in enumerate(classes)}
+    return torch.tensor([index[v] for v in values], dtype=torch.int64), classes
 
 
 class HFRows:
     """Row i of a dataset as `{field: tensor}` (picklable, so that DataLoader workers decode;
     the tokenizer is loaded once per process)."""
 
-    def __init__(self, dataset, plan: dict, size: int, channels: int, tokenizer, max_length: int):
-        self.dataset, self.plan, self.size, self.channels = dataset, plan, size, channels
+    def __init__(self, dataset, plan: dict, size: int, channels: int, tokenizer, max_length: int, dim=None):
+        self.dataset, self.plan, self.size, self.channels, self.dim = dataset, plan, size, channels, dim
         self.tokenizer_path, self.max_length, self._tokenizer = tokenizer, max_length, None
 
     def __getstate__(self):
@@ -230,6 +244,9 @@ class HFRows:
                 raise ComposerError(f"hf_dataset: cannot read the image in column '{column}', row {i}: {err}") from err
             return image_to_tensor(image, self.size)
         if kind == "points":
+            if value is None or len(value) != self.dim:
+                raise ComposerError(f"hf_dataset: column '{column}', row {i}: {value!r} is not a vector of length "
+                                    f"{self.dim} (the length of the first row, or dim:)")
             return torch.tensor(value, dtype=torch.float32)
         ids = self.tokenizer()(value, padding="max_length", truncation=True, max_length=self.max_length)["input_ids"]
         return torch.tensor(ids, dtype=torch.int64)

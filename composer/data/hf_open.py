@@ -67,7 +67,7 @@ def open_splits(path, builder: str = "auto"):
     if local.exists():
         return _load_files(datasets, local, builder)
     if HUB_NAME.match(str(path)) and not str(path).startswith("."):
-        return _load_cached_hub(datasets, str(path))
+        return _load_cached_hub(datasets, str(path), builder)
     raise ArgumentError(f"hf_dataset: path '{path}' does not exist (a save_to_disk folder, a parquet, arrow, "
                         "csv or json file or folder, an image folder, or a hub dataset name already in the "
                         "local cache)", "path")
@@ -114,26 +114,46 @@ def offline():
         datasets.config.HF_HUB_OFFLINE, hub.HF_HUB_OFFLINE = saved
 
 
-def hub_cached(name: str) -> bool:
-    """Whether the local caches hold the hub dataset `name`: a prepared copy in the datasets cache
-    (HF_DATASETS_CACHE/namespace___name/...) or a snapshot in the hub cache (datasets--ns--name)."""
+def hub_prepared(name: str) -> bool:
+    """Whether the datasets cache holds a prepared copy of the hub dataset `name`
+    (HF_DATASETS_CACHE/namespace___name/config/version/hash), which `load_dataset` reads offline."""
     import datasets
+
+    pattern = os.path.join(str(datasets.config.HF_DATASETS_CACHE), "___".join(name.split("/")), "*", "*", "*")
+    return any(os.path.isdir(p) for p in glob.glob(pattern))
+
+
+def hub_snapshot(name: str) -> Path | None:
+    """The hub cache's snapshot folder of the dataset repository `name` (HF_HUB_CACHE/datasets--ns--name:
+    the revision refs/main names, else the newest snapshot), or None."""
+    root = hub_root(name)
+    ref = root / "refs" / "main"
+    if ref.is_file() and (root / "snapshots" / ref.read_text().strip()).is_dir():
+        return root / "snapshots" / ref.read_text().strip()
+    snapshots = sorted((p for p in (root / "snapshots").glob("*") if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    return snapshots[-1] if snapshots else None
+
+
+def _load_cached_hub(datasets, name: str, builder: str):
+    """A hub dataset from the local caches only: its prepared copy, else its files in the hub cache."""
+    if hub_prepared(name):
+        return _guarded(lambda: datasets.load_dataset(name), name)
+    snapshot = hub_snapshot(name)
+    if snapshot is not None:
+        return _load_files(datasets, snapshot, builder)
+    raise ArgumentError(
+        f"hf_dataset: '{name}' is neither a local path nor a hub dataset in the local caches "
+        f"({datasets.config.HF_DATASETS_CACHE}, {hub_root(name)}); "
+        "composer does not download data. Provide it locally: download it once elsewhere and "
+        f"`datasets.load_dataset('{name}').save_to_disk(DIR)`, then set path: DIR (or point path: at its "
+        "parquet files)", "path")
+
+
+def hub_root(name: str) -> Path:
+    """Where the hub cache keeps the dataset repository `name`."""
     import huggingface_hub.constants as hub
 
-    parts = name.split("/")
-    prepared = os.path.join(str(datasets.config.HF_DATASETS_CACHE), "___".join(parts), "*", "*", "*")
-    snapshot = Path(hub.HF_HUB_CACHE) / ("datasets--" + "--".join(parts)) / "snapshots"
-    return any(os.path.isdir(p) for p in glob.glob(prepared)) or snapshot.is_dir()
-
-
-def _load_cached_hub(datasets, name: str):
-    if not hub_cached(name):
-        raise ArgumentError(
-            f"hf_dataset: '{name}' is neither a local path nor a hub dataset in the local cache "
-            f"({datasets.config.HF_DATASETS_CACHE}); composer does not download data. Provide it locally: "
-            f"download it once elsewhere and `datasets.load_dataset('{name}').save_to_disk(DIR)`, then "
-            "set path: DIR (or point path: at its parquet files)", "path")
-    return _guarded(lambda: datasets.load_dataset(name), name)
+    return Path(hub.HF_HUB_CACHE) / ("datasets--" + "--".join(name.split("/")))
 
 
 def pick_split(loaded, split: str, where):

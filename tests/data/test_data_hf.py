@@ -3,6 +3,7 @@ columns mapped to fields, located errors, shapes known without the data, a short
 and a streamed run that resumes exactly. Datasets are built here; nothing is downloaded."""
 import os
 import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -132,14 +133,39 @@ def test_a_misspelt_column_or_split_says_did_you_mean(tmp_path):
         hf_dataset(path=str(folder), image="imgg")
     with pytest.raises(ArgumentError, match=r"has no split 'tset'; it has train, test \(did you mean 'test'\?\)"):
         hf_dataset(path=str(folder), image="img", split="tset")
-    with pytest.raises(ArgumentError, match="label: column 'caption' is Value\\('string'\\)|label: column 'img' is"):
+    with pytest.raises(ArgumentError, match=r"label: column 'img' is Image\(.*\); expected a ClassLabel, an integer"):
         hf_dataset(path=str(folder), image="img", label="img")
+    with pytest.raises(ArgumentError, match=r"points: column 'caption' is Value\('string'\); expected a list of numbers"):
+        hf_dataset(path=str(folder), points="caption")
+
+
+def test_negative_labels_are_refused(tmp_path):
+    datasets.Dataset.from_dict({"xy": [[0.0, 1.0]] * 3, "y": [0, -1, 1]}).save_to_disk(tmp_path / "d")
+    with pytest.raises(ArgumentError, match=r"label: column 'y' holds negative labels \(-1: unlabelled rows\?\)"):
+        hf_dataset(path=str(tmp_path / "d"), points="xy", label="y")
 
 
 def test_a_hub_name_not_in_the_cache_is_not_downloaded(tmp_path):
     with pytest.raises(ArgumentError, match=r"'someone/faces' is neither a local path nor a hub dataset in the "
-                                            r"local cache .*composer does not download data\. Provide it locally"):
+                                            r"local caches .*datasets--someone--faces\); composer does not "
+                                            r"download data\. Provide it locally"):
         hf_dataset(path="someone/faces", image="image")
+
+
+def test_a_hub_name_in_the_hub_cache_reads_its_snapshot(tmp_path):
+    import huggingface_hub.constants as hub
+
+    root = Path(hub.HF_HUB_CACHE) / "datasets--someone--shapes"
+    files = root / "snapshots" / "abc123" / "data"
+    files.mkdir(parents=True)
+    (root / "refs").mkdir()
+    (root / "refs" / "main").write_text("abc123")
+    data = image_dataset(6)
+    data.select(range(4)).to_parquet(files / "train-00000-of-00001.parquet")
+    data.select(range(4, 6)).to_parquet(files / "test-00000-of-00001.parquet")
+    table = hf_dataset(path="someone/shapes", split="test", image="img", label="label", size=8)
+    assert table.x.shape == (2, 3, 8, 8) and table.y.tolist() == [1, 2]
+    assert torch.equal(table.x[0], expected_image(data[4]["img"], 8, 3))
 
 
 def test_errors_in_a_graph_file_are_located_and_paths_are_relative_to_it(tmp_path, monkeypatch):
