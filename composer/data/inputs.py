@@ -7,6 +7,7 @@ indices: the input's own name is the first field (`x`, the samples), `NAME.y` th
 from __future__ import annotations
 
 import inspect
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def resolve_paths(spec, source, args: dict) -> dict:
         value = out.get(key)
         if base is not None and isinstance(value, str) and not Path(value).expanduser().is_absolute() \
                 and (base / value).exists():
-            out[key] = str(base / value)
+            out[key] = os.path.normpath(base / value)
     return out
 
 
