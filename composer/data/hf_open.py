@@ -68,7 +68,8 @@ def open_splits(path, builder: str = "auto"):
         return _load_files(datasets, local, builder)
     if HUB_NAME.match(str(path)) and not str(path).startswith("."):
         return _load_cached_hub(datasets, str(path), builder)
-    where = "" if local.is_absolute() else f"; a relative path is looked up next to the graph file, then in {Path.cwd()}"
+    where = "" if local.is_absolute() else \
+        f"; a relative path is looked up next to the graph file, then in {Path.cwd()}"
     raise ArgumentError(f"hf_dataset: path '{path}' does not exist (a save_to_disk folder, a parquet, arrow, "
                         "csv or json file or folder, an image folder, or a hub dataset name already in the "
                         f"local cache){where}", "path")

@@ -114,6 +114,23 @@ def test_a_parquet_file_of_points_and_string_labels(tmp_path):
         hf_dataset(path=str(tmp_path / "points.parquet"), points="xy", dim=3)
 
 
+@pytest.mark.parametrize("suffix", [".jsonl", ".arrow"])
+def test_json_and_arrow_files_and_folders(tmp_path, suffix):
+    import pyarrow as pa
+
+    data = datasets.Dataset.from_dict({"xy": [[float(i), 1.0] for i in range(6)], "y": [i % 2 for i in range(6)]})
+    (tmp_path / "set").mkdir()
+    file = tmp_path / "set" / f"rows{suffix}"
+    if suffix == ".jsonl":
+        data.to_json(file)
+    else:
+        with pa.OSFile(str(file), "wb") as sink, pa.ipc.new_stream(sink, data.data.schema) as writer:
+            writer.write_table(data.data.table)
+    for path in (file, tmp_path / "set"):
+        table = hf_dataset(path=str(path), points="xy", label="y")
+        assert table.x.shape == (6, 2) and table.y.tolist() == [0, 1] * 3 and table.x[4, 0] == 4.0
+
+
 def test_an_imagefolder_equals_image_folder_bitwise(tmp_path):
     for i, picture in enumerate(pictures(6)):
         (tmp_path / "pics" / ("ab"[i % 2])).mkdir(parents=True, exist_ok=True)
@@ -283,7 +300,7 @@ def test_a_streamed_run_draws_the_in_memory_runs_batches(tmp_path, workers):
 
 def test_a_streamed_run_interrupted_by_a_signal_resumes_exactly(tmp_path):
     folder, _ = saved_splits(tmp_path / "disk")
-    spec = api.from_dict(tiny_dcgan(folder, stream=True, workers=0, steps=4))
+    spec = api.from_dict(tiny_dcgan(folder, stream=True, workers=2, steps=4))
     straight = api.runner(spec, cpu=True)
     for _ in range(4):
         straight.step()
