@@ -44,6 +44,8 @@ def hf_dataset(
     `held_out`: the split metrics and plots compare against (auto: "test" when the dataset has
     one, else the training split itself). `stream`/`workers` as for `image_folder`: auto streams
     above 256 MiB of decoded rows, reading only a batch's rows from the memory-mapped Arrow table.
+
+    Example: `{source: hf_dataset, path: data/pets, split: train, image: image, label: label, size: 64}`
     """
     args = dict(locals())
     check_hf_args(args)
