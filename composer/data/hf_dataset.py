@@ -13,7 +13,7 @@ import torch
 from PIL import ImageOps
 
 from composer.data.checks import check_choice, check_count
-from composer.data.hf_open import check_builder, features_of, open_dataset, require, split_names
+from composer.data.hf_open import check_builder, features_of, offline, open_dataset, require, split_names
 from composer.data.images import image_to_tensor
 from composer.data.lazy import ArgumentError, check_streaming, folder_table
 from composer.data.source import image_fields
@@ -263,7 +263,8 @@ def load_tokenizer(path):
     """transformers' AutoTokenizer from a local folder (never downloaded); it must be able to pad."""
     transformers = require("transformers")
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        with offline():
+            tokenizer = transformers.AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     except (OSError, ValueError) as err:
         raise ArgumentError(f"hf_dataset: cannot load a tokenizer from '{path}' (a local folder written by "
                             f"save_pretrained; nothing is downloaded): {err}", "tokenizer") from None

@@ -101,6 +101,9 @@ def test_text_becomes_padded_truncated_token_ids(tmp_path):
     assert ids.dtype == torch.int64 and ids.shape == (8, 6)
     assert ids[0].tolist() == [2, 3, 5, 0, 0, 0]            # "a red square", padded
     assert ids[3].tolist() == [2, 5, 2, 5, 2, 5]            # truncated at max_length
+    with pytest.raises(ArgumentError, match=r"cannot load a tokenizer from '.*nowhere' \(a local folder written by "
+                                            r"save_pretrained; nothing is downloaded\)"):
+        hf_dataset(path=str(folder), image="img", text="caption", tokenizer=str(tmp_path / "nowhere"), size=8)
 
 
 def test_a_parquet_file_of_points_and_string_labels(tmp_path):
