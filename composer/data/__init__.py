@@ -4,6 +4,7 @@ user folders validate and plan on machines that do not have the folder)."""
 from composer.data.digit_styles import digit_styles
 from composer.data.digits import digits
 from composer.data.folders import image_folder, unpaired_folder
+from composer.data.hf_dataset import PATH_ARGS, check_hf_args, held_out_args, hf_dataset, hf_fields
 from composer.data.lazy import check_streaming
 from composer.data.mixtures import grid, ring
 from composer.data.noise import NOISE
@@ -21,6 +22,7 @@ SOURCES = Registry("source", {
     "paired_digits": Source(paired_digits, lambda a: image_fields(1, a["size"], labels=True, extra=("target",))),
     "paired_folder": Source(paired_folder, lambda a: image_fields(a["channels"], a["size"], extra=("target",)),
                             check_streaming),
+    "hf_dataset": Source(hf_dataset, hf_fields, check_hf_args, paths=PATH_ARGS, held_out=held_out_args),
     "ring": Source(ring, lambda a: point_fields(labels=True)),
     "grid": Source(grid, lambda a: point_fields(labels=True)),
     "moons": Source(moons, lambda a: point_fields(labels=True)),

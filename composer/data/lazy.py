@@ -132,7 +132,8 @@ def bounded(table, max_bytes: int = STREAM_BYTES, seed: int = 0) -> Table:
     return table.subset(chosen.sort().values.tolist())
 
 
-def folder_table(decode, n: int, names: tuple, row_bytes: int, *, stream, workers, y=None, info=None):
+def folder_table(decode, n: int, names: tuple, row_bytes: int, *, stream, workers, y=None, info=None, kind="image"):
     """A `LazyTable` when `stream` asks for one (see `is_streamed`), else its materialized `Table`."""
-    table = LazyTable(decode, n, names, row_bytes, y=y, info=dict(info or {}), workers=resolve_workers(workers))
+    table = LazyTable(decode, n, names, row_bytes, y=y, kind=kind, info=dict(info or {}),
+                      workers=resolve_workers(workers))
     return table if is_streamed(stream, n, row_bytes) else table.materialize()

@@ -10,12 +10,16 @@ import torch
 
 class Source:
     """A data source: `load(**args) -> Table`, and optionally `fields(args) -> {field: (shape,
-    dtype)}` so that graphs validate and plan without reading the data (user folders), and
+    dtype)}` so that graphs validate and plan without reading the data (user folders),
     `check(args)`, which raises a ComposerError (with `.key`, the argument) for arguments the
-    source refuses, also before reading any data."""
+    source refuses, also before reading any data, `paths`, the arguments naming files or folders
+    that a relative value finds next to the graph file first (`inputs.resolve_paths`), and
+    `held_out(args) -> {argument: value}`, the arguments that load its held-out data for metrics
+    and plots (default: split="test" when the source takes a split)."""
 
-    def __init__(self, load, fields=None, check=None):
-        self.load, self.fields_of, self.check = load, fields, check
+    def __init__(self, load, fields=None, check=None, paths=(), held_out=None):
+        self.load, self.fields_of, self.check, self.paths = load, fields, check, tuple(paths)
+        self.held_out = held_out
         self.__signature__ = inspect.signature(load)
         self.__doc__ = load.__doc__
 

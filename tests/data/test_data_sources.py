@@ -4,7 +4,7 @@ import torch
 
 from composer.data import SOURCES, Table
 
-NEEDS_PATH = {"image_folder", "unpaired_folder", "paired_folder"}
+NEEDS_PATH = {"image_folder", "unpaired_folder", "paired_folder", "hf_dataset"}
 
 
 def test_every_source_takes_keyword_only_arguments():
