@@ -61,6 +61,10 @@ class Namespace:
     def names(self) -> list[str]:
         return []
 
+    def hint(self, name: str | None) -> str:
+        """What to write instead of a name this namespace does not offer ("" for did-you-mean)."""
+        return ""
+
 
 class Registry(Mapping):
     """name -> entry. `kind` is the singular noun used in messages ("block", "recipe", ...);
@@ -170,7 +174,7 @@ class Registry(Mapping):
         except MissingLibrary as err:
             return f"{self.kind} '{name}' {err}"
         names = [f"{prefix}.{n}" if n else prefix for n in resolver.names()]
-        hint = did_you_mean(str(name), names)
+        hint = resolver.hint(rest) or did_you_mean(str(name), names)
         if hint.startswith(" (expected one of") and len(names) > 12:
             hint = f" ({resolver.doc})"
         return f"unknown {self.kind} '{name}'{hint}"

@@ -64,6 +64,9 @@ class TimmNamespace(Namespace):
     def names(self) -> list[str]:
         return [""]
 
+    def hint(self, name):
+        return f" (a timm model is the block timm with its name under model: {{block: timm, model: {name}}})"
+
 
 def build_block(*, model: str, pretrained=None, allow_download=False, **options) -> nn.Module:
     import timm

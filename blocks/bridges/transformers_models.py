@@ -38,7 +38,7 @@ class TransformersModel(nn.Module):
         self.model = model
 
     def forward(self, *inputs):
-        return self.model(*inputs, return_dict=True)[0]
+        return self.model(*inputs, return_dict=True).to_tuple()[0]
 
     def pooled(self, *inputs):
         return self.model(*inputs, return_dict=True).pooler_output
@@ -99,7 +99,7 @@ def build_block(cls, params, *, pretrained=None, allow_download=False, **values)
     model = cls(cls.config_class(**library_values(config, by_name, f"transformers.{cls.__name__}")))
     if source is not None:
         load_weights(model, source, optional=_tied(model))
-    return model
+    return TransformersModel(model)
 
 
 def _tied(model) -> frozenset:
