@@ -50,7 +50,10 @@ class Conv2d(nn.Conv2d):
 
 
 class ConvTranspose2d(nn.ConvTranspose2d):
-    """Transposed 2-D convolution (fractionally strided), the usual learned upsampling."""
+    """Transposed 2-D convolution (fractionally strided), the usual learned upsampling.
+
+    Example: `{block: ConvTranspose2d, in_channels: 64, out_channels: 32, kernel_size: 4, stride: 2, padding: 1}`
+    """
 
     def __init__(
         self,
@@ -100,6 +103,8 @@ class InstanceNorm(nn.InstanceNorm2d):
     """Instance normalization (Ulyanov et al. 2016) of [B, C, H, W] feature maps.
 
     Defaults follow CycleGAN's generators: no affine parameters, no running statistics.
+
+    Example: `{block: InstanceNorm, num_features: 64}`
     """
 
     def __init__(
@@ -118,7 +123,10 @@ class InstanceNorm(nn.InstanceNorm2d):
 
 
 class GroupNorm(nn.GroupNorm):
-    """Group normalization (Wu & He 2018): channels split into `num_groups` groups."""
+    """Group normalization (Wu & He 2018): channels split into `num_groups` groups.
+
+    Example: `{block: GroupNorm, num_groups: 8, num_channels: 64}`
+    """
 
     def __init__(self, *, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True):
         super().__init__(num_groups, num_channels, eps=eps, affine=affine)
@@ -128,7 +136,10 @@ class GroupNorm(nn.GroupNorm):
 # Parameter-free layers
 # ---------------------------------------------------------------------------------------------
 class ReLU(nn.ReLU):
-    """max(x, 0). Never in place: a graph may read the input tensor again."""
+    """max(x, 0). Never in place: a graph may read the input tensor again.
+
+    Example: `D: [{block: Linear, in_features: 2, out_features: 64}, {block: ReLU}]`
+    """
 
     def __init__(self):
         super().__init__()
@@ -142,28 +153,40 @@ class LeakyReLU(nn.LeakyReLU):
 
 
 class Tanh(nn.Tanh):
-    """tanh(x), range (−1, 1): the image range of the generators."""
+    """tanh(x), range (−1, 1): the image range of the generators.
+
+    Example: `G: [{block: Linear, in_features: 8, out_features: 64}, {block: Tanh}]`
+    """
 
     def __init__(self):
         super().__init__()
 
 
 class Sigmoid(nn.Sigmoid):
-    """1 / (1 + e^{−x}). Losses take logits; use this only for outputs that are probabilities."""
+    """1 / (1 + e^{−x}). Losses take logits; use this only for outputs that are probabilities.
+
+    Example: `Q: [{block: Linear, in_features: 16, out_features: 1}, {block: Sigmoid}]`
+    """
 
     def __init__(self):
         super().__init__()
 
 
 class SiLU(nn.SiLU):
-    """x · sigmoid(x) (swish; Ramachandran et al. 2017, Elfwing et al. 2018)."""
+    """x · sigmoid(x) (swish; Ramachandran et al. 2017, Elfwing et al. 2018).
+
+    Example: `h: [{block: Linear, in_features: 2, out_features: 64}, {block: SiLU}]`
+    """
 
     def __init__(self):
         super().__init__()
 
 
 class Dropout(nn.Dropout):
-    """Zeroes each element with probability p during training, scaling the rest by 1/(1−p)."""
+    """Zeroes each element with probability p during training, scaling the rest by 1/(1−p).
+
+    Example: `D: [{block: Linear, in_features: 64, out_features: 64}, {block: Dropout, p: 0.3}]`
+    """
 
     def __init__(self, *, p: float = 0.5):
         super().__init__(p)
@@ -192,7 +215,10 @@ class Reshape(nn.Module):
 
 class Rearrange(nn.Module):
     """`einops.rearrange(x, pattern, **axes)`, e.g. pattern "b (c h w) -> b c h w" with
-    axes {c: 1, h: 8, w: 8}."""
+    axes {c: 1, h: 8, w: 8}.
+
+    Example: `{block: Rearrange, pattern: "b (c h w) -> b c h w", axes: {c: 1, h: 8, w: 8}}`
+    """
 
     def __init__(self, *, pattern: str, axes: dict[str, int] | None = None):
         super().__init__()

@@ -24,6 +24,8 @@ class ClassEmbedding(nn.Module):
     With `null` set there is one extra row, index `num_classes`, used wherever y < 0: the
     learned null condition of classifier-free guidance (Ho & Salimans 2022). Without it,
     labels must lie in [0, num_classes).
+
+    Example: `{block: ClassEmbedding, num_classes: 10, dim: 32, "null": true}` (quoted: a bare null is YAML's None)
     """
 
     def __init__(self, *, num_classes: int, dim: int, null: bool = False):

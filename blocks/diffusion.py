@@ -17,6 +17,8 @@ class SinusoidalTimeEmbedding(nn.Module):
     The transformer position encoding (Vaswani et al. 2017) as used for timesteps by DDPM
     (Ho et al. 2020, `get_timestep_embedding`): frequencies exp(−ln(max_period) · i / (dim/2 − 1)),
     sines then cosines. `scale` maps t ∈ [0, 1] onto DDPM's integer step range (1000).
+
+    Example: `{block: SinusoidalTimeEmbedding, dim: 64}`
     """
 
     def __init__(self, *, dim: int, scale: float = 1000.0, max_period: float = 10000.0):
@@ -43,6 +45,8 @@ class FourierTimeEmbedding(nn.Module):
     for noise levels by Song et al. 2021 (yang-song/score_sde `GaussianFourierProjection`).
     W is a fixed buffer (saved in the state dict, never trained), drawn at init from the
     global RNG.
+
+    Example: `{block: FourierTimeEmbedding, dim: 64, scale: 16.0}`
     """
 
     def __init__(self, *, dim: int, scale: float = 16.0):

@@ -49,6 +49,8 @@ class ResidualMLP(nn.Module):
     """x + Linear(ReLU(Linear(x))): the course notes' residual block for vectors.
 
     `hidden` is the inner width (default: `features`).
+
+    Example: `{block: ResidualMLP, features: 64, hidden: 128}`
     """
 
     def __init__(self, *, features: int, hidden: int | None = None):
@@ -69,6 +71,8 @@ class ResidualConv(nn.Module):
     `networks.py`) without dropout: with padding_mode "reflect" each conv pads by reflection,
     which equals the reference's `ReflectionPad2d(1)` + unpadded conv. Convs carry a bias only
     when the norm has no learned shift (instance, none).
+
+    Example: `{block: ResidualConv, channels: 64, norm: instance, padding_mode: reflect}`
     """
 
     def __init__(self, *, channels: int, norm: str = "batch", padding_mode: str = "zeros"):

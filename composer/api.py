@@ -88,7 +88,8 @@ def runner(source, overrides=(), cpu: bool | None = None):
 def train(source, out: str | Path | None = None, overrides=(), resume: bool = False, quiet: bool = False,
           callbacks=(), cpu: bool | None = None, accept_changes: bool = False) -> dict:
     """Train to `train.steps` in the run folder `out` (default runs/NAME): logs, sample grids,
-    checkpoints, final evaluation; `callbacks` are `composer.run.trainer.Callback`s. A resume refuses a
+    checkpoints, final evaluation; `callbacks` (`composer.run.callbacks.Callback`s) join the default
+    callbacks, one named as a default replacing it. A resume refuses a
     spec that changes training unless `accept_changes` (recorded in RUN/changes.jsonl)."""
     from composer.run.trainer import Trainer
 
@@ -101,14 +102,13 @@ def open_run(run_dir: str | Path, overrides=(), cpu: bool | None = None):
     """A Runner restored from a run folder's spec.yaml and latest checkpoint (the plugins the
     spec names are loaded again)."""
     from composer.run import checkpoint
+    from composer.run.folder import RunFolder
 
-    folder = Path(run_dir)
-    if not (folder / "spec.yaml").is_file():
-        raise ComposerError(f"{folder} is not a composer run folder (no spec.yaml)")
-    if checkpoint.latest(folder) is None:
-        raise ComposerError(f"{folder} has no checkpoint yet")
-    run = runner(load(folder / "spec.yaml", overrides), cpu=cpu)
-    checkpoint.load_latest(run, folder, resume=False)
+    folder = RunFolder(run_dir).require()
+    if checkpoint.latest(folder.root) is None:
+        raise ComposerError(f"{folder.root} has no checkpoint yet")
+    run = runner(load(folder.spec, overrides), cpu=cpu)
+    checkpoint.load_latest(run, folder.root, resume=False)
     return run
 
 
@@ -148,7 +148,7 @@ def write_samples(run, samples, out: Path) -> Path:
     """`.npy`: the raw samples; `.png`: an image grid or a 2-D scatter."""
     import numpy as np
 
-    from composer.run.trainer import save_grid_or_scatter
+    from composer.run.grids import save_grid_or_scatter
 
     if out.suffix not in (".png", ".npy"):
         raise ComposerError(f"{out}: expected a .png or .npy file")
@@ -263,7 +263,35 @@ def plot(run_dir: str | Path, out: str | Path | None = None) -> Path:
     return plot_run(run_dir, out)
 
 
+def sweep(file: str | Path, grid=(), seeds: int = 1, out: str | Path | None = None, jobs: int = 1, overrides=(),
+          first_seed: int = 0, metric: str | None = None, search=(), trials: int | None = None,
+          direction: str | None = None, storage: str | None = None, study: str | None = None,
+          quiet: bool = False) -> dict:
+    """Train a graph file over settings x seeds, each trial its own `composer run` process (up to
+    `jobs` at once), and write OUT/sweep.json, sweep.md (mean ± s.e. over seeds per setting) and
+    sweep.png. `grid`: {key: [values]} or ["KEY=[a, b]", ...]; or an Optuna search with
+    `trials`, `search` ({key: (kind, args)} or ["KEY=float:LOW:HIGH[:log]", ...]), `metric` and
+    `direction`, its study in `storage` (default sqlite in OUT). A rerun resumes."""
+    from composer.run import search as searching
+    from composer.run import sweep as sweeping
+
+    progress = (lambda line: None) if quiet else print
+    if trials is None:
+        if search:
+            raise ComposerError("a search space (--search) needs --trials: how many settings Optuna tries")
+        grid = grid if isinstance(grid, dict) else sweeping.parse_grid(list(grid))
+        return sweeping.run_sweep(file, grid, seeds, out, jobs, overrides, first_seed, metric, progress)
+    if grid:
+        raise ComposerError("--grid and --trials do not mix: a grid sweep tries every setting, a search --trials of them")
+    if not search or metric is None or direction is None:
+        raise ComposerError("an Optuna search (--trials) needs --search KEY=..., --metric NAME and "
+                            "--direction minimize|maximize")
+    space = search if isinstance(search, dict) else searching.parse_space(list(search))
+    return searching.run_search(file, space, trials, metric, direction, seeds, out, jobs, overrides, first_seed,
+                                storage, study, progress)
+
+
 __all__ = ["Graph", "GraphBuilder", "Plan", "Spec", "build", "compile", "diff", "draw", "entries", "evaluate",
            "format_table", "from_dict", "load", "open_run", "parse_labels", "plan", "plot", "read_input", "reference",
-           "register_plugin", "runner", "runs", "sample", "spec_of", "to_json", "to_yaml", "train", "validate",
+           "register_plugin", "runner", "runs", "sample", "spec_of", "sweep", "to_json", "to_yaml", "train", "validate",
            "write_samples"]

@@ -49,11 +49,11 @@ class _Scoped:
     def __init__(self, target: registry.Registry, origin: str):
         self._target, self._origin = target, f"plugin {origin}"
 
-    def add(self, name: str, entry, *, doc: str | None = None):
-        return self._target.add(name, entry, doc=doc, origin=self._origin)
+    def add(self, name: str, entry, *, doc: str | None = None, example: str | None = None):
+        return self._target.add(name, entry, doc=doc, origin=self._origin, example=example)
 
-    def register(self, name: str | None = None, *, doc: str | None = None):
-        return self._target.register(name, doc=doc, origin=self._origin)
+    def register(self, name: str | None = None, *, doc: str | None = None, example: str | None = None):
+        return self._target.register(name, doc=doc, origin=self._origin, example=example)
 
 
 def installed() -> dict:

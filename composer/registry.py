@@ -40,11 +40,12 @@ class Namespace:
     """Resolves the names under one prefix of a registry (`prefix.Name`, or the bare `prefix`)
     to entries, importing its library only when a name under it is looked up. Subclasses set
     `library` (the import name), `extra` (the pip extra that installs it), `shown` (how a listing
-    names the family, e.g. "diffusers.<ModelClass>"), `doc` (one line) and `arguments` (what every
-    entry of the family takes besides its own, for listings), and implement `entry(name)`
-    (raise KeyError for a name the library does not offer) and `names()` (for "did you mean")."""
+    names the family, e.g. "diffusers.<ModelClass>"), `doc` (one line), `example` (a YAML snippet)
+    and `arguments` (what every entry of the family takes besides its own, for listings), and
+    implement `entry(name)` (raise KeyError for a name the library does not offer), `names()`
+    (for "did you mean") and, optionally, `hint(name)`."""
 
-    library = extra = shown = doc = ""
+    library = extra = shown = doc = example = ""
     arguments: tuple = ()
 
     def load(self):
@@ -71,20 +72,24 @@ class Registry(Mapping):
     `supplied` names arguments composer passes itself, never written in YAML."""
 
     def __init__(self, kind: str, entries: dict | None = None, *, supplied: tuple = (),
-                 docs: dict | None = None):
+                 docs: dict | None = None, examples: dict | None = None):
         self.kind, self.supplied = kind, tuple(supplied)
         self._entries: dict = {}
         self._docs: dict[str, str] = {}
+        self._examples: dict[str, str] = {}
         self.origin: dict[str, str] = {}
         self.namespaces: dict[str, Namespace] = {}
         for name, entry in (entries or {}).items():
-            self.add(name, entry, doc=(docs or {}).get(name))
+            self.add(name, entry, doc=(docs or {}).get(name), example=(examples or {}).get(name))
 
     # -------------------------------------------------------------- adding
-    def add(self, name: str, entry, *, doc: str | None = None, origin: str = "composer"):
+    def add(self, name: str, entry, *, doc: str | None = None, origin: str = "composer",
+            example: str | None = None):
         """Register `entry` under `name`; returns the entry (so it also works as a decorator
         through `registry.register(name)`). A name is registered once: a second, different
-        entry is an error naming who registered the first."""
+        entry is an error naming who registered the first. `example` is a YAML snippet that
+        uses the entry (`{block: SirenMLP, features: 64}`), for entries whose docstring has no
+        `Example:` line and no shipped graph file uses."""
         if not isinstance(name, str) or not name.isidentifier():
             raise ComposerError(f"{self.kind} name {name!r} must be an identifier")
         if name in self.namespaces:
@@ -95,6 +100,8 @@ class Registry(Mapping):
         self._entries[name], self.origin[name] = entry, origin
         if doc:
             self._docs[name] = doc
+        if example:
+            self._examples[name] = example
         return entry
 
     def namespace(self, prefix: str, resolver: Namespace, *, origin: str = "composer") -> Namespace:
@@ -125,11 +132,13 @@ class Registry(Mapping):
             self.namespaces.pop(name[:-2], None)
         self._entries.pop(name, None)
         self._docs.pop(name, None)
+        self._examples.pop(name, None)
         self.origin.pop(name, None)
 
-    def register(self, name: str | None = None, *, doc: str | None = None, origin: str = "composer"):
+    def register(self, name: str | None = None, *, doc: str | None = None, origin: str = "composer",
+                 example: str | None = None):
         """Decorator form of `add` for use inside a plugin's registration function."""
-        return lambda entry: self.add(name or entry.__name__, entry, doc=doc, origin=origin)
+        return lambda entry: self.add(name or entry.__name__, entry, doc=doc, origin=origin, example=example)
 
     # -------------------------------------------------------------- reading
     def __getitem__(self, name):
@@ -189,6 +198,20 @@ class Registry(Mapping):
         text = inspect.cleandoc(own or "").strip()       # a class's own docstring, never a base's
         return " ".join(text.split("\n\n")[0].split())
 
+    def example(self, name: str) -> str:
+        """A YAML snippet that uses the entry: given at registration, else the first `quoted`
+        text of the docstring line that starts with `Example:` (or the rest of that line); ""
+        when it has neither."""
+        if name in self._examples:
+            return self._examples[name]
+        entry = self[name]
+        own = entry.__dict__.get("__doc__") if isinstance(entry, type) else getattr(entry, "__doc__", None)
+        for line in inspect.cleandoc(own or "").splitlines():
+            if line.startswith("Example:"):
+                text = line[len("Example:"):].strip()
+                return text.split("`")[1] if text.startswith("`") and text.count("`") >= 2 else text
+        return ""
+
     def arguments(self, name: str) -> list[Argument]:
         """The YAML arguments of an entry: keyword parameters, minus those composer supplies."""
         try:
@@ -214,10 +237,11 @@ class Registry(Mapping):
                                                 for a in self.arguments(name))
 
     def describe(self) -> list[dict]:
-        """Every entry as plain data: name, doc, arguments, origin (for `composer list --json`)."""
-        own = [{"name": name, "doc": self.doc(name), "origin": self.origin[name],
+        """Every entry as plain data: name, doc, example, arguments, origin (for `composer list
+        --json`); a namespace is one line, named as its family (`diffusers.<ModelClass>`)."""
+        own = [{"name": name, "doc": self.doc(name), "example": self.example(name), "origin": self.origin[name],
                 "arguments": [vars(a) for a in self.arguments(name)]} for name in sorted(self)]
-        return own + [{"name": n.shown, "doc": n.doc, "origin": self.origin[f"{prefix}.*"],
+        return own + [{"name": n.shown, "doc": n.doc, "example": n.example, "origin": self.origin[f"{prefix}.*"],
                        "arguments": [vars(a) for a in n.arguments]}
                       for prefix, n in sorted(self.namespaces.items())]
 
@@ -243,6 +267,7 @@ KINDS = {
     "optimizers": "composer.run",
     "lr_schedules": "composer.run",
     "weight_schedules": "composer.graph",
+    "callbacks": "composer.run.default_callbacks",
 }
 
 

@@ -63,7 +63,8 @@ WEIGHTINGS = Registry("weighting", {
     "min_snr": "x0 loss weighted min(SNR, 5) (Hang et al. 2023, Min-SNR-5)",
     "snr_trunc": "x0 loss weighted max(SNR, 1) (Salimans & Ho 2022, truncated SNR)",
     "snr_plus_one": "x0 loss weighted 1 + SNR, i.e. MSE on v (Salimans & Ho 2022)",
-})
+}, examples={name: f"{{recipe: denoising, data: x, model: eps_net, target: x0, weighting: {name}}}"
+             for name in ("none", "sigma2", "score", "snr", "min_snr", "snr_trunc", "snr_plus_one")})
 """Name -> w(t) on the eps-space error, as a function of (SNR_t, c_t^2); see the module table.
 "score" is 1 / sigma^2 = 1 + SNR."""
 

@@ -183,6 +183,8 @@ class DDPMLinear(Schedule):
     gamma_{(i+1)/T} = sqrt(alpha_bar_i) exactly, sigma_0 = 0 as for the other schedules,
     and beta(t) = -T log(1 - beta_i) on [i/T, (i+1)/T) -- about T beta_i, which is the
     VPSDE(beta_min = T beta_start, beta_max = T beta_end) limit (Song et al. 2021, sec. 3.4).
+
+    Example: `{recipe: denoising, data: x, model: eps_net, schedule: ddpm_linear}`
     """
 
     beta_start: float = 1e-4
@@ -246,6 +248,8 @@ class Cosine(Schedule):
     the schedule is exactly the cosine one; after it log alpha_bar falls linearly with
     slope -beta_clip. With the default 1000, t_clip ~= 0.998 and alpha_bar(1) ~= 1.3e-6,
     so gamma_1 ~= 1.1e-3 and sigma_1 < 1 even in float32, and lambda_1 is finite.
+
+    Example: `{recipe: denoising, data: x, model: eps_net, schedule: cosine}`
     """
 
     s: float = 0.008

@@ -2,19 +2,25 @@
 frozen lists of names: a new entry is checked as soon as it is registered, and a new block or op
 needs an example here (its test fails until it has one).
 
-For every kind: a one-line doc of its own, "unknown <kind> 'x'" messages, a JSON listing, YAML
-arguments that do not shadow the section's own keys. Per kind: blocks build and run on meta and
+For every kind: a one-line doc of its own, an example (a shipped graph file or a YAML snippet of
+README.md or docs/tutorial.md uses the entry, or it carries an example of its own), "unknown
+<kind> 'x'" messages, a JSON listing, YAML arguments that do not shadow the section's own keys. Per kind: blocks build and run on meta and
 CPU; sources yield the fields they declare; ops run on meta and CPU; metrics take `samples,
 table` or `runner`; and the smaller kinds are called once on an example.
 """
 import inspect
 import json
+import re
 from dataclasses import dataclass
+from functools import cache
 
 import pytest
 import torch
+import yaml
 
 from composer import registry
+from composer.spec import flowexpr
+from conftest import GRAPHS, ROOT
 from composer.graph.interpreter import Context
 from composer.data.inputs import INPUT_KEYS
 from composer.data.noise import NOISE_KEYS
@@ -84,6 +90,207 @@ def test_every_entry_has_a_one_line_doc_of_its_own(kind, name):
     assert doc.strip() and "\n" not in doc, f"{kind} '{name}' has no doc"
     if isinstance(entry, type) and not entry.__dict__.get("__doc__"):   # not a base class's doc
         assert doc != (inspect.getdoc(entry) or "").strip().splitlines()[0], f"{kind} '{name}' inherits its doc"
+
+
+# ===================================================================== examples
+# What counts as an example of an entry: a graph file under graphs/ that uses it, a YAML snippet
+# of README.md or docs/tutorial.md that uses it (a ```yaml block, an inline `{...}` mapping, a
+# `key.path=value` override, or for an op an inline flow string such as `sub(x, 1.0)`), or an
+# example of its own: `Registry.example(name)`, the `Example:` line of its docstring or the
+# `example=` it was registered with. "Uses" is read the way a graph file reads it:
+ENTRY_KEYS = {"blocks": "block", "recipes": "recipe", "sources": "source", "noise": "noise",
+              "losses": "loss", "penalties": "penalty", "weightings": "weighting", "samplers": "sampler"}
+DOCS = (ROOT / "README.md", ROOT / "docs" / "tutorial.md")
+
+
+def _nested(data):
+    """`{eval.metrics: {digits: {}}}` -> `{eval: {metrics: {digits: {}}}}`, as an override reads."""
+    if isinstance(data, list):
+        return [_nested(v) for v in data]
+    if not isinstance(data, dict):
+        return data
+    out = {}
+    for key, value in data.items():
+        value = _nested(value)
+        if isinstance(key, str) and "." in key.strip("."):
+            head, *rest = key.split(".")
+            for part in reversed(rest):
+                value = {part: value}
+            key = head
+        out[key] = value
+    return out
+
+
+def _flow_target(text):
+    try:
+        return flowexpr.parse(re.sub(r"\$\{[^}]*\}", "0", text)).target
+    except (flowexpr.FlowSyntaxError, ValueError):
+        return None
+
+
+def _used(kind, mapping, key, value) -> set:
+    """The names of `kind` that `key: value` (inside `mapping`) uses."""
+    if kind in ENTRY_KEYS:
+        return {value} if key == ENTRY_KEYS[kind] and isinstance(value, str) else set()
+    if kind == "schedules":                  # a denoising objective's `schedule: vp`
+        return {value} if key == "schedule" and isinstance(value, str) else set()
+    if kind == "optimizers":
+        return {value} if key == "type" and "params" in mapping and isinstance(value, str) else set()
+    if kind == "callbacks":                  # train: {callbacks: [name, ...]}
+        return {v for v in value if isinstance(v, str)} if key == "callbacks" and isinstance(value, list) else set()
+    section = {"lr_schedules": "lr_schedule", "weight_schedules": "weight", "metrics": "metrics",
+               "ops": "flow"}[kind]
+    if key != section or not isinstance(value, dict):
+        return set()
+    if kind == "metrics":
+        return set(value)
+    if kind == "ops":
+        return {_flow_target(text) for text in value.values() if isinstance(text, str)}
+    return {value.get("type")}
+
+
+def uses(kind, data) -> set:
+    """Every name of `kind` that the YAML data `data` uses."""
+    found, stack = set(), [_nested(data)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                found |= _used(kind, node, key, value)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+# kinds whose entry is named inside the mapping of its own arguments: key naming it, keys that
+# belong to the section rather than to the entry
+OWN_MAPPING = {"blocks": ("block", {"weights"}), "sources": ("source", set(INPUT_KEYS)),
+               "noise": ("noise", {*INPUT_KEYS, *NOISE_KEYS})}
+
+
+def arguments_given(kind, data) -> list[tuple[str, str]]:
+    """(entry, argument) for every argument `data` gives an entry of `kind` (blocks, sources,
+    noise, LR and weight schedules), to check against the entry's keyword signature."""
+    out, stack = [], [_nested(data)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if kind in OWN_MAPPING and isinstance(node.get(OWN_MAPPING[kind][0]), str):
+                key, section = OWN_MAPPING[kind]
+                out += [(node[key], k) for k in node if k != key and k not in section]
+            for section in {"lr_schedules": ("lr_schedule",), "weight_schedules": ("weight",)}.get(kind, ()):
+                value = node.get(section)
+                if isinstance(value, dict) and isinstance(value.get("type"), str):
+                    out += [(value["type"], k) for k in value if k != "type"]
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return out
+
+
+def _snippet_data(text):
+    """The YAML data of one snippet: the snippet itself, its `key.path=value` overrides, or a
+    flow string."""
+    try:
+        data = yaml.safe_load(text)
+        if isinstance(data, dict):
+            yield data
+    except yaml.YAMLError:
+        pass
+    for key, value in re.findall(r"(?<![\w.=-])([A-Za-z_]\w*(?:\.\w+)+)=([^\s']+)", text):
+        yield {key: yaml.safe_load(value) if value[:1] not in "{[" else value}
+    if _flow_target(text):
+        yield {"flow": {"_": text}}
+
+
+def snippet_data(text):
+    """YAML data of every ```yaml block and inline `code` span of a markdown page."""
+    for block in re.findall(r"```ya?ml\n(.*?)```", text, re.S):
+        yield from _snippet_data(block)
+    for span in re.findall(r"`([^`\n]+)`", text):
+        yield from _snippet_data(span)
+
+
+@cache
+def shipped_uses(kind) -> frozenset:
+    """Names of `kind` used by a shipped graph file or a snippet of the README or the tutorial."""
+    found = set()
+    for path in sorted(GRAPHS.glob("*.yaml")):
+        found |= uses(kind, yaml.safe_load(path.read_text()))
+    for page in DOCS:
+        for data in snippet_data(page.read_text()):
+            found |= uses(kind, data)
+    return frozenset(found)
+
+
+def example_problem(kind, name, entries) -> str | None:
+    """Why entry `name` of `entries` (a registry of `kind`) has no usable example; None if it has."""
+    example, key = entries.example(name), ENTRY_KEYS.get(kind, "type")
+    if not example:
+        if name in shipped_uses(kind):
+            return None
+        return (f"{kind} '{name}' has no example: use it in a graph file under graphs/ or in a YAML snippet "
+                f"of README.md or docs/tutorial.md, or give it one: an `Example: ...` line in its docstring "
+                f"(YAML that names it, e.g. `{{{key}: {name}, ...}}`) or `example=` where it is registered")
+    data = next(_snippet_data(example), None)
+    if data is None or name not in uses(kind, data):
+        return (f"{kind} '{name}': its example {example!r} does not use it (expected YAML such as "
+                f"`{{{key}: {name}, ...}}`, or for an op a flow string)")
+    wrong = [arg for entry, arg in arguments_given(kind, data) if entry == name and not entries.accepts(name, arg)]
+    return f"{kind} '{name}': its example {example!r} gives unknown argument(s) {wrong}" if wrong else None
+
+
+@pytest.mark.parametrize("kind, name", _known_gaps(ALL, {}))
+def test_every_entry_has_an_example(kind, name):
+    problem = example_problem(kind, name, registry.get(kind))
+    assert problem is None, problem
+
+
+def test_an_entry_without_a_usable_example_is_named_with_the_fix():
+    def bare(x):
+        """Doubles x."""
+
+    def wrong(x):
+        """Doubles x.
+
+        Example: `{block: Other}`
+        """
+
+    def typo(*, width: int = 1):
+        """Doubles x.
+
+        Example: `{block: Typo, widht: 3}`
+        """
+
+    entries = registry.Registry("block", {"Bare": bare, "Wrong": wrong, "Typo": typo,
+                                          "Given": bare}, examples={"Given": "{block: Given}"})
+    assert example_problem("blocks", "Bare", entries).startswith(
+        "blocks 'Bare' has no example: use it in a graph file under graphs/")
+    assert "`{block: Bare, ...}`" in example_problem("blocks", "Bare", entries)
+    assert example_problem("blocks", "Wrong", entries) == (
+        "blocks 'Wrong': its example '{block: Other}' does not use it (expected YAML such as "
+        "`{block: Wrong, ...}`, or for an op a flow string)")
+    assert example_problem("blocks", "Typo", entries).endswith("gives unknown argument(s) ['widht']")
+    assert example_problem("blocks", "Given", entries) is None
+    assert {e["name"]: e["example"] for e in entries.describe()}["Given"] == "{block: Given}"
+
+
+@pytest.mark.parametrize("page", DOCS, ids=lambda p: p.name)
+def test_doc_snippets_give_entries_only_arguments_they_take(page):
+    wrong = {(kind, entry, key) for data in snippet_data(page.read_text()) for kind in OWN_MAPPING | {
+        "lr_schedules": 0, "weight_schedules": 0} for entry, key in arguments_given(kind, data)
+        if entry in registry.get(kind) and not registry.get(kind).accepts(entry, key)}
+    assert not wrong, f"{page.name}: snippets give arguments their entries do not take: {sorted(wrong)}"
+
+
+def test_the_example_finder_reads_graph_files_overrides_and_flow_strings():
+    assert uses("blocks", {"modules": {"D": [{"block": "Linear"}, {"block": "ReLU"}]}}) == {"Linear", "ReLU"}
+    assert uses("metrics", yaml.safe_load("eval.metrics: {digits: {}}")) == {"digits"}
+    assert uses("samplers", next(_snippet_data("composer sample R sample.sampler=ddim"))) == {"ddim"}
+    assert uses("ops", next(_snippet_data("sub(x, 1.0)"))) == {"sub"}
+    assert uses("lr_schedules", {"optimizers": {"G": {"params": ["G"], "lr_schedule": {"type": "step"}}}}) == {"step"}
+    assert uses("optimizers", {"train": {"type": "sgd"}}) == set()
 
 
 # keys each section reads itself: an argument with one of these names cannot be given in YAML

@@ -113,6 +113,8 @@ def adapter_of(cls) -> type:
 class DiffusersNamespace(Namespace):
     library = extra = "diffusers"
     shown = "diffusers.<ModelClass>"
+    example = ("{block: diffusers.UNet2DModel, sample_size: 16, in_channels: 1, out_channels: 1, "
+               "block_out_channels: [32, 64], layers_per_block: 1, norm_num_groups: 8}")
     doc = ("any diffusers model class (a ModelMixin) from its config keywords; denoisers take (x, t[, y]) "
            "with timestep = t * timestep_scale (1000), autoencoders return the reconstruction and offer "
            "encode/decode; pretrained: a local save_pretrained folder or .safetensors file")

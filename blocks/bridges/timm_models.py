@@ -44,6 +44,7 @@ class TimmModel(nn.Module):
 class TimmNamespace(Namespace):
     library = extra = "timm"
     shown = "timm"
+    example = "{block: timm, model: resnet18, in_chans: 1, num_classes: 0}"
     doc = ("a timm model: timm.create_model(model, pretrained=False, **options); features_only gives a "
            "tuple of feature maps; pretrained: a local folder or .safetensors file")
     arguments = (Argument("model", None, "str"), Argument("pretrained", "None", "str | None"),

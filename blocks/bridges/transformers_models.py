@@ -47,6 +47,8 @@ class TransformersModel(nn.Module):
 class TransformersNamespace(Namespace):
     library = extra = "transformers"
     shown = "transformers.<ModelClass>"
+    example = ("{block: transformers.CLIPTextModel, vocab_size: 1000, hidden_size: 64, num_hidden_layers: 2, "
+               "num_attention_heads: 2, intermediate_size: 128}")
     doc = ("any transformers model class (a PreTrainedModel) from its config class's keywords; forward "
            "returns last_hidden_state (pooled(...) the pooled output); pretrained: a local save_pretrained "
            "folder or .safetensors file, never remote code")

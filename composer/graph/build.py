@@ -82,7 +82,8 @@ def build(spec: Spec, check_shapes: bool = True) -> Graph:
     _check_acyclic(spec, dag, table)
     ordered = {name: table[name] for name in nx.lexicographical_topological_sort(dag, key=_order(table))}
     graph = Graph(spec, ordered, dag, {}, generators=lowered.generators)
-    from composer.graph.shapes import build_modules, count_parameters, infer_shapes
+    from composer.graph.modules import build_modules, count_parameters
+    from composer.graph.shapes import infer_shapes
 
     graph.param_counts = count_parameters(build_modules(spec, "meta"))
     graph.owner = _owners(spec, graph)
@@ -232,10 +233,25 @@ def _tensor_options(fn) -> set:
 
 
 def _check_sample_shapes(spec: Spec, graph: Graph) -> None:
+    """The sample grids a run writes take images [C, H, W] (C = 1 or 3), several of one shape side
+    by side, or one tensor of 2-D points [2] (a scatter): anything else would fail at the end of
+    training, so it is refused here."""
     output = spec.sample.output
     if isinstance(output, list) and len({graph.shapes.get(n) for n in output}) > 1:
         shapes = ", ".join(f"{n} {list(graph.shapes.get(n, ()))}" for n in output)
         raise spec.error(f"tensors shown side by side need one shape, got {shapes}", "sample", "output")
+    name = output[0] if isinstance(output, list) and output else output
+    shape = graph.shapes.get(name) if isinstance(name, str) else None
+    if not isinstance(shape, tuple) or not all(isinstance(d, int) for d in shape):
+        return                                   # nothing named, or a multi-output value
+    image = len(shape) == 3 and shape[0] in (1, 3)
+    points = shape == (2,) and not isinstance(output, list)
+    if not (image or points):
+        raise spec.error(f"'{name}' has shape {list(shape)} per sample, but the sample grids a run writes "
+                         "take images [C, H, W] with C = 1 or 3 (several of one shape side by side) or 2-D "
+                         "points [2]: name such a tensor here, and write any other tensor raw with "
+                         f"`composer sample RUN --node {name} -o {name.replace('.', '_')}.npy`",
+                         "sample", "output")
 
 
 def _check_training(spec: Spec, graph: Graph) -> None:
@@ -245,6 +261,13 @@ def _check_training(spec: Spec, graph: Graph) -> None:
 
     for opt in spec.optimizers:
         check_optimizer(spec, opt, spec.train.steps)
+    if spec.train.callbacks:   # only then: the run layer's table is read through the registry
+        from composer import registry
+
+        known = registry.get("callbacks")
+        for k, name in enumerate(spec.train.callbacks):
+            if name not in known:
+                raise spec.error(known.unknown(name), "train", "callbacks", k)
     for module in spec.train.ema:
         if module not in graph.param_counts:
             raise spec.error(f"unknown module '{module}'{did_you_mean(str(module), graph.param_counts)}",

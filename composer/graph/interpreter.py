@@ -1,17 +1,23 @@
-"""One node evaluator, shared by training (composer/runtime.py), shape inference on the meta
-device (composer/shapes.py) and generation (composer/generate.py).
+"""The one interpreter of the graph's nodes, shared by training (composer/run/training.py), shape
+inference on the meta device (composer/graph/shapes.py) and generation (composer/run/generate.py).
 
-Each node kind is evaluated by one function of `EVALUATE`; what differs between the three
-callers is only the `Context`: which modules (training copies, meta copies, EMA copies), where
-data comes from (the training streams, empty meta tensors, held-out data), the RNG and the
-device. Adding a node kind is one function here and its name in `EVALUATE`.
+As torch.fx's `Interpreter`: one method per node kind (`data`, `field`, `noise`, `call`, `fn`,
+`term`; the kinds are `composer.graph.nodes.KINDS`), `run_node` evaluating one node from an
+environment (node name -> value) and `run` evaluating a sequence of nodes into it. A pass is a
+subclass that overrides `run_node` (what to do around each node: feeding, detaching, error
+reports) or a kind's method (training reduces loss terms). What else differs between passes is
+the `Context`: which modules (training copies, meta copies, EMA copies), where data comes from
+(the training streams, zero or meta tensors, held-out data), the RNG and the device. Adding a
+node kind is its name in KINDS and one method here.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import torch
+
+from composer.graph.nodes import KINDS
 
 if TYPE_CHECKING:
     from composer.graph.nodes import Node
@@ -27,7 +33,7 @@ class Context:
     state    -- node name -> state dict (image pools); saved with checkpoints
     step, phase -- where training is (ops and term schedules may depend on them)
     grad_scale -- fp16: scale outputs by it before torch.autograd.grad, divide the gradients
-                  back (composer/precision.py)
+                  back (composer/run/precision.py)
     """
 
     modules: dict
@@ -49,70 +55,91 @@ class Context:
         return self.state.setdefault(name, {})
 
 
-def evaluate(node: Node, inputs: list, ctx: Context):
-    """The value of `node` given its inputs' values."""
-    return EVALUATE[node.kind](node, inputs, ctx)
+class Interpreter:
+    """Evaluates nodes in a `Context`: one method per node kind, `method(node, inputs) -> value`.
+
+    `methods` maps each kind to its bound method, looked up once here so that evaluating a node
+    costs one dict lookup (the training hot path); an instance may replace an entry to wrap one
+    kind (tests/dist/virtual_ranks.py evaluates noise and ops per virtual rank).
+    """
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self.methods = {kind: getattr(self, kind) for kind in KINDS}
+
+    def run(self, nodes: Iterable[Node], env: dict) -> dict:
+        """Evaluate `nodes` in order, each from the values in `env`, into `env`; return it."""
+        for node in nodes:
+            env[node.name] = self.run_node(node, env)
+        return env
+
+    def run_node(self, node: Node, env: dict):
+        """The value of `node` given the values of its inputs in `env`."""
+        return self.methods[node.kind](node, [env[i] for i in node.inputs])
+
+    def evaluate(self, node: Node, inputs: list):
+        """The value of `node` given its inputs' values."""
+        return self.methods[node.kind](node, inputs)
+
+    # ------------------------------------------------------------------ the node kinds
+    def data(self, node: Node, inputs: list) -> torch.Tensor:
+        """One batch of a data source: its primary field; the draw's other fields are kept for
+        the `field` nodes of the same input."""
+        ctx = self.ctx
+        record = ctx.draw(node.name)
+        ctx.records[node.name] = record
+        return next(iter(record.values())).to(ctx.device)
+
+    def field(self, node: Node, inputs: list) -> torch.Tensor:
+        """Another field (labels, a paired target) of the data input's last draw."""
+        ctx, source = self.ctx, node.inputs[0]
+        if source not in ctx.records:
+            raise KeyError(f"'{node.name}' is a field of '{source}', whose value was given without its "
+                           f"fields: give '{node.name}' too")
+        return ctx.records[source][node.target].to(ctx.device)
+
+    def noise(self, node: Node, inputs: list) -> torch.Tensor:
+        """Fresh noise of the node's kind: shaped like its input, or [batch, *shape]."""
+        from composer.data.noise import NOISE
+
+        ctx, draw = self.ctx, NOISE[node.target]
+        options = {k: v for k, v in node.args.items() if k not in ("shape", "like")}
+        if inputs:
+            size, dtype = tuple(inputs[0].shape), inputs[0].dtype
+        else:
+            size, dtype = (ctx.batch(node.name),) + tuple(node.args.get("shape") or ()), None
+        if ctx.meta:   # draw one real sample on the CPU to learn the dtype, then the meta shape
+            one = draw((1,) + size[1:], generator=torch.Generator(), **options)
+            dtype = dtype if dtype is not None and one.is_floating_point() else one.dtype
+            return torch.empty(size, dtype=dtype, device="meta")
+        value = draw(size, generator=ctx.generator, **options)
+        if dtype is not None and value.is_floating_point():
+            value = value.to(dtype)
+        return value.to(ctx.device)
+
+    def call(self, node: Node, inputs: list):
+        """The node's module applied to its inputs."""
+        return self.ctx.modules[node.target](*inputs)
+
+    def fn(self, node: Node, inputs: list):
+        """The node's Op applied to its inputs (its `meta` on the meta device)."""
+        return _apply(node, inputs, self.ctx)
+
+    def term(self, node: Node, inputs: list) -> torch.Tensor:
+        """A loss term's per-sample values, checked to be of shape [B]."""
+        value = _apply(node, inputs, self.ctx)
+        if not isinstance(value, torch.Tensor) or value.dim() != 1 or value.shape[0] != _batch(inputs):
+            shape = list(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            raise ValueError(f"a loss term must return one value per sample, shape [B], got {shape}")
+        return value
 
 
-def _data(node: Node, inputs, ctx: Context):
-    record = ctx.draw(node.name)
-    ctx.records[node.name] = record
-    return next(iter(record.values())).to(ctx.device)
-
-
-def _field(node: Node, inputs, ctx: Context):
-    source = node.inputs[0]
-    if source not in ctx.records:
-        raise KeyError(f"'{node.name}' is a field of '{source}', whose value was given without its "
-                       f"fields: give '{node.name}' too")
-    return ctx.records[source][node.target].to(ctx.device)
-
-
-def _noise(node: Node, inputs, ctx: Context):
-    from composer.data.noise import NOISE
-
-    draw = NOISE[node.target]
-    options = {k: v for k, v in node.args.items() if k not in ("shape", "like")}
-    if inputs:
-        size, dtype = tuple(inputs[0].shape), inputs[0].dtype
-    else:
-        size, dtype = (ctx.batch(node.name),) + tuple(node.args.get("shape") or ()), None
-    if ctx.meta:   # draw one real sample on the CPU to learn the dtype, then the meta shape
-        one = draw((1,) + size[1:], generator=torch.Generator(), **options)
-        dtype = dtype if dtype is not None and one.is_floating_point() else one.dtype
-        return torch.empty(size, dtype=dtype, device="meta")
-    value = draw(size, generator=ctx.generator, **options)
-    if dtype is not None and value.is_floating_point():
-        value = value.to(dtype)
-    return value.to(ctx.device)
-
-
-def _call(node: Node, inputs, ctx: Context):
-    return ctx.modules[node.target](*inputs)
-
-
-def _fn(node: Node, inputs, ctx: Context):
+def _apply(node: Node, inputs: list, ctx: Context):
+    """An fn or term node's op on its inputs; a term's op is not an `fn` node, so a pass that
+    wraps `fn` (virtual ranks) leaves terms whole."""
     return node.op.meta(ctx, *inputs) if ctx.meta else node.op(ctx, *inputs)
-
-
-def _term(node: Node, inputs, ctx: Context):
-    value = _fn(node, inputs, ctx)
-    if not isinstance(value, torch.Tensor) or value.dim() != 1 or value.shape[0] != _batch(inputs):
-        shape = list(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-        raise ValueError(f"a loss term must return one value per sample, shape [B], got {shape}")
-    return value
 
 
 def _batch(inputs) -> int:
     first = next((x for x in inputs if isinstance(x, torch.Tensor)), None)
     return first.shape[0] if first is not None else 0
-
-
-EVALUATE = {
-    "data": _data,
-    "field": _field,
-    "noise": _noise,
-    "call": _call,
-    "fn": _fn,
-    "term": _term,
-}

@@ -1,8 +1,9 @@
 """The IR: a closed set of node kinds. Specs and objectives both lower to these.
 
-The kinds and how each is evaluated live in one place, composer/evaluator.py (`EVALUATE`); what a recipe may return
-(`Expansion`: nodes, and a `Generator` when it generates) and the base of every computation a
-node carries (`Op`) live here.
+The node kinds are `KINDS`, declared here with `Node`; how each is evaluated is one method of
+`composer.graph.interpreter.Interpreter` per kind. What a recipe may return (`Expansion`: nodes,
+and a `Generator` when it generates) and the base of every computation a node carries (`Op`)
+live here too.
 """
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from typing import Any, NewType
 
 from composer.errors import Loc
 
+
+KINDS = ("data", "field", "noise", "call", "fn", "term")
+"""The closed set of node kinds; the Interpreter has exactly one method per kind."""
 
 Tensor = NewType("Tensor", str)
 """Annotation of a recipe/metric argument that names one tensor of the graph."""
@@ -48,9 +52,8 @@ class Node:
     key: str = ""
 
     def __post_init__(self):
-        from composer.graph.interpreter import EVALUATE   # the node kinds are exactly what the evaluator evaluates
-
-        assert self.kind in EVALUATE, self.kind
+        if self.kind not in KINDS:
+            raise ValueError(f"node '{self.name}' has kind '{self.kind}'; the node kinds are {', '.join(KINDS)}")
 
     @property
     def uses(self) -> tuple[str, ...]:
@@ -74,8 +77,8 @@ class Node:
 class Op:
     """The computation of an `fn` or `term` node: `op(ctx, *inputs)`.
 
-    `ctx` is an evaluator Context (modules, RNG, saved state, device, step, phase). On the meta
-    device (shape inference) the evaluator calls `meta` instead, which by default runs the op
+    `ctx` is an interpreter Context (modules, RNG, saved state, device, step, phase). On the meta
+    device (shape inference) the interpreter calls `meta` instead, which by default runs the op
     itself on meta tensors; an op whose work cannot run there (autograd, RNG on the CPU, Python
     control flow on values) overrides `meta` to return its output's shape.
     """
@@ -125,7 +128,7 @@ class Generator:
     """How a recipe generates samples (diffusion: a sampler over its denoiser).
 
     `__call__(gen, n, **options)` returns `[n, ...]` samples; `gen` is a composer.run.generate
-    Generation (modules for generation, node shapes, the shared evaluator). The keyword options
+    Generation (modules for generation, node shapes, the shared interpreter). The keyword options
     of `__call__` are the `sample:` keys this recipe accepts; `check` validates their values
     when the graph is built (raise OptionError with the bad value and what is allowed)."""
 

@@ -2,12 +2,13 @@
 term tags, and the static forward program that shares results across phases.
 
 A phase = one optimizer: the loss terms that move its modules, the modules it trains, the modules
-it must freeze (on the gradient path but owned by another optimizer), the edges it cuts (values
-carrying another optimizer's gradients) and an ordered list of ops. An op either computes a node
-or reuses the value an earlier phase of the same round computed, which is allowed only while no
-module upstream of it has been stepped since (parameter versions) and it carries the gradients
-this phase needs. A value read only through a cut is data to this phase: it is reused even if
-stale, as hand-written loops reuse their fakes (set schedule.refresh_detached to recompute).
+it must freeze (on the gradient path but owned by another optimizer, or by none: fixed weights),
+the edges it cuts (values carrying another optimizer's gradients) and an ordered list of ops. An
+op either computes a node or reuses the value an earlier phase of the same round computed, which
+is allowed only while no module upstream of it has been stepped since (parameter versions) and it
+carries the gradients this phase needs. A value read only through a cut is data to this phase: it
+is reused even if stale, as hand-written loops reuse their fakes (set schedule.refresh_detached to
+recompute).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from functools import cached_property
 
 from composer.errors import SpecError, did_you_mean
 from composer.graph.build import Graph
+from composer.graph.nodes import Node
 
 
 @dataclass(frozen=True)
@@ -78,13 +80,29 @@ class Plan:
         return self._views.setdefault((name, terms), _restrict(self.graph, phase, terms))
 
     def program(self, names: tuple[str, ...], step: int = 0) -> tuple[tuple[Op, ...], ...]:
+        """The ops of the round of phases `names` at `step` (compute, reuse, loss per node)."""
         key = (names, tuple(self.terms_at(self.phase(n), step) for n in names))
         if key not in self._programs:
             self._programs[key] = simulate(self, tuple(self.view(n, step) for n in names))
         return self._programs[key]
 
+    def evaluated(self, names: tuple[str, ...], step: int = 0) -> tuple[tuple[Node, ...], ...]:
+        """Per phase of the round, the nodes it evaluates, in order: its program without the
+        reuses (a reused value is already in the round's environment). What the training
+        interpreter runs; built once per program."""
+        key = (names, tuple(self.terms_at(self.phase(n), step) for n in names))
+        if key not in self._evaluated:
+            nodes = self.graph.nodes
+            self._evaluated[key] = tuple(tuple(nodes[op.node] for op in ops if op.action != "reuse")
+                                         for ops in self.program(names, step))
+        return self._evaluated[key]
+
     @cached_property
     def _programs(self) -> dict:
+        return {}
+
+    @cached_property
+    def _evaluated(self) -> dict:
         return {}
 
     @cached_property
@@ -135,11 +153,18 @@ def _phase(graph: Graph, chosen) -> Phase:
     moved = {m for t in chosen.terms for m in graph.term_trains(graph.nodes[t])}
     trains = tuple(m for m, o in graph.owner.items() if o in chosen.optimizers and m in moved)
     live, needed, cuts = _walk(graph, chosen.terms, set(trains))
-    frozen = sorted({m for n in live for m in graph.nodes[n].uses if graph.trainable(m) and m not in trains})
+    frozen = sorted({m for n in live for m in graph.nodes[n].uses if m not in trains and _has_weights(graph, m)})
     ordered = tuple(n for n in graph.nodes if n in needed)
     return Phase(chosen.name, chosen.optimizers, chosen.terms, trains, tuple(frozen), tuple(sorted(cuts)),
                  frozenset(live), ordered, spec.schedule.repeat.get(chosen.name, 1),
                  spec.schedule.every.get(chosen.name, 1), chosen.redraw)
+
+
+def _has_weights(graph: Graph, module: str) -> bool:
+    """Whether a module not trained by a phase is frozen there: it is trained by another
+    optimizer, or no optimizer owns it and it has parameters (fixed weights, e.g. an autoencoder
+    loaded with `weights:`); the runner freezes the latter once, when it is built."""
+    return graph.trainable(module) or bool(graph.param_counts.get(module))
 
 
 def _restrict(graph: Graph, phase: Phase, terms: tuple[str, ...]) -> Phase:

@@ -1,53 +1,17 @@
-"""Build modules from their specs, and infer every node's shape on the `meta` device."""
+"""Infer every node's shape by running the graph through the interpreter, on zero CPU tensors
+(small graphs) or on the `meta` device."""
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
 
 import torch
-from torch import nn
-from torch.overrides import TorchFunctionMode
 
 from composer.errors import SpecError
-from composer.spec.schema import ModuleSpec, Spec
+from composer.graph.interpreter import Context, Interpreter
+from composer.graph.modules import build_modules, instantiate
+from composer.spec.schema import Spec
 
 META_BATCH = 2
-
-
-def instantiate(module: ModuleSpec) -> nn.Module:
-    """The block (or inline Sequential of blocks) a ModuleSpec names."""
-    from composer.blocks import BLOCKS
-
-    if module.layers:
-        return nn.Sequential(*(instantiate(layer) for layer in module.layers))
-    return BLOCKS[module.block](**module.args)
-
-
-class _NoMetaFill(TorchFunctionMode):
-    """Skips in-place random fills of meta tensors while blocks are built on the meta device:
-    their values do not exist there, and torch's meta kernel of `normal_` (DCGAN init,
-    embeddings) imports torch._dynamo, which costs seconds of start-up for `composer validate`."""
-
-    FILLS = {torch.Tensor.normal_, torch.Tensor.uniform_, nn.init.normal_, nn.init.uniform_, nn.init.trunc_normal_}
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        target = args[0] if args else kwargs.get("tensor")
-        if func in self.FILLS and isinstance(target, torch.Tensor) and target.is_meta:
-            return target
-        return func(*args, **kwargs)
-
-
-def build_modules(spec: Spec, device: str | torch.device = "cpu") -> dict[str, nn.Module]:
-    built = {}
-    meta = torch.device(device).type == "meta"
-    for module in spec.modules:
-        with torch.device(device), (_NoMetaFill() if meta else nullcontext()):
-            try:
-                built[module.name] = instantiate(module)
-            except Exception as err:  # noqa: BLE001 -- a block's own argument checks
-                raise spec.error(f"cannot build block: {err}", "modules", module.name) from None
-    return built
 
 
 CPU_CHECK_BUDGET = (2e8, 4096)
@@ -56,10 +20,6 @@ values each, are shape-checked on the CPU with zero inputs on one thread; larger
 meta device. Measured on the 2-core machine under load: every shipped digits and 2-D graph takes
 0.06-0.19 s on the CPU and 2.1-3.0 s on meta, because the meta kernels of batch norm and of
 normal_ are Python decompositions that import torch._dynamo on first use."""
-
-
-def count_parameters(modules: dict[str, nn.Module]) -> dict[str, int]:
-    return {name: sum(p.numel() for p in m.parameters()) for name, m in modules.items()}
 
 
 def check_device(spec: Spec, param_counts: dict[str, int]) -> torch.device:
@@ -73,7 +33,7 @@ def check_device(spec: Spec, param_counts: dict[str, int]) -> torch.device:
 
 
 def infer_shapes(graph, device: torch.device | None = None) -> dict[str, tuple | list]:
-    """Run the whole graph through the shared evaluator, on meta tensors or (small graphs) on zero
+    """Run the whole graph through the interpreter, on meta tensors or (small graphs) on zero
     CPU tensors with a private RNG; report the YAML line of the first failing node. A node's entry
     is its per-sample shape, or a list of them for a multi-output value (a module returning a
     tuple, `chunk`)."""
@@ -88,7 +48,6 @@ def infer_shapes(graph, device: torch.device | None = None) -> dict[str, tuple |
 
 
 def _run_shapes(graph, device: torch.device) -> dict[str, tuple | list]:
-    from composer.graph.interpreter import Context, evaluate
     from composer.data.inputs import fields
 
     spec = graph.spec
@@ -100,22 +59,35 @@ def _run_shapes(graph, device: torch.device) -> dict[str, tuple | list]:
 
     generator = None if device.type == "meta" else torch.Generator().manual_seed(0)
     ctx = Context(build_modules(spec, device), generator, device, draw, spec.batch_of)
-    values: dict = {}
-    for name, node in graph.nodes.items():
-        inputs = [values[i] for i in node.inputs]
+    values = ShapeProp(ctx, spec).run(graph.nodes.values(), {})
+    return {name: _shape(v) for name, v in values.items()}
+
+
+class ShapeProp(Interpreter):
+    """The shape pass: the interpreter on zero or meta inputs, reporting the first failing node
+    at its YAML line (with the inputs' shapes, the block's own error and hints)."""
+
+    def __init__(self, ctx: Context, spec: Spec):
+        super().__init__(ctx)
+        self.spec = spec
+
+    def run_node(self, node, env: dict):
         try:
-            values[name] = evaluate(node, inputs, ctx)
+            return super().run_node(node, env)
         except SpecError:
             raise
         except Exception as err:  # noqa: BLE001 -- any failure of user blocks is reported at its YAML line
-            shapes = ", ".join(f"{i} {_full_shape(values[i])}" for i in node.inputs)
-            where = ""
-            if node.kind == "call":
-                err = _real_error(spec, node.target, inputs) or err
-                where = f" (module {node.target} is defined at {spec.loc('modules', node.target)})"
-            raise SpecError(f"{node.describe()} failed on inputs {shapes or '(none)'}: "
-                            f"{_first_line(err)}{where}{_tuple_hint(spec, node, values)}", node.key, node.loc) from None
-    return {name: _shape(v) for name, v in values.items()}
+            raise self.failure(node, env, err) from None
+
+    def failure(self, node, env: dict, err: Exception) -> SpecError:
+        spec = self.spec
+        shapes = ", ".join(f"{i} {_full_shape(env[i])}" for i in node.inputs)
+        where = ""
+        if node.kind == "call":
+            err = _real_error(spec, node.target, [env[i] for i in node.inputs]) or err
+            where = f" (module {node.target} is defined at {spec.loc('modules', node.target)})"
+        return SpecError(f"{node.describe()} failed on inputs {shapes or '(none)'}: "
+                         f"{_first_line(err)}{where}{_tuple_hint(spec, node, env)}", node.key, node.loc)
 
 
 def _shape(value):

@@ -13,7 +13,10 @@ from composer.registry import Registry
 
 
 def constant(step: int, *, value: float = 1.0) -> float:
-    """The same factor at every step."""
+    """The same factor at every step.
+
+    Example: `weight: {type: constant, value: 0.5}`
+    """
     return value
 
 

@@ -15,7 +15,6 @@ Loading uses `safetensors.torch.load_file` and `json.load` only: nothing execute
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import warnings
 from pathlib import Path
@@ -24,6 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from composer.errors import ComposerError
+from composer.run.folder import STEP, RunFolder
 
 TENSOR = "__tensor__"
 
@@ -202,13 +202,10 @@ def _require(path: Path) -> None:
         raise ComposerError(f"not a composer checkpoint: {path} is missing")
 
 
-STEP = re.compile(r"step_(\d+)")
-
-
 def complete(run_dir: str | Path) -> list[Path]:
     """The run's complete checkpoint folders (written by composer: `step_N` with state.json),
     oldest first by step number."""
-    root = Path(run_dir, "checkpoints")
+    root = RunFolder(run_dir).checkpoints
     if not root.is_dir():
         return []
     found = [(int(m.group(1)), f) for f in root.iterdir()

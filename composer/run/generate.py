@@ -14,6 +14,7 @@ import torch
 from composer.data.lazy import LazyTable
 from composer.errors import ComposerError, did_you_mean
 from composer.data.inputs import held_out_table
+from composer.graph.interpreter import Context, Interpreter
 
 CHUNK = 500          # samples per flow evaluation
 RECIPE_CHUNK = 1000  # samples per call of a recipe's generator (a sampler run)
@@ -22,7 +23,7 @@ RECIPE_CHUNK = 1000  # samples per call of a recipe's generator (a sampler run)
 class Generation:
     """What a recipe's generator may use (composer.graph.nodes.Generator): modules for generation (EMA
     copies where kept, in eval mode), the graph's per-sample shapes, and the values of graph nodes
-    for `n` samples through the shared evaluator (held-out data, fresh noise, fed tensors)."""
+    for `n` samples through the interpreter (held-out data, fresh noise, fed tensors)."""
 
     def __init__(self, runner, generator: torch.Generator, feed: dict | None = None):
         self.runner, self.graph, self.generator = runner, runner.graph, generator
@@ -135,29 +136,35 @@ def eval_mode(*modules):
 
 
 def forward(runner, output: str | list, batch: int, feed: dict, generator):
-    """Evaluate one node (or a list of nodes, sharing their ancestors) through the shared
-    evaluator, with the modules in eval mode (EMA copies where kept) and data inputs drawn from
-    their held-out split."""
-    from composer.graph.interpreter import Context, evaluate
-
+    """Evaluate one node (or a list of nodes, sharing their ancestors) through the interpreter,
+    with the modules in eval mode (EMA copies where kept) and data inputs drawn from their
+    held-out split."""
     graph = runner.graph
     wanted = [output] if isinstance(output, str) else list(output)
     needed = set().union(*(_ancestors(graph, o) for o in wanted))
     modules = {m: runner.unwrapped(m) for m in graph.param_counts}
     ctx = Context(modules, generator, runner.device, lambda name: _held_out(runner, name, batch, generator),
                   lambda name: batch)
-    values: dict = {}
     with eval_mode(*modules.values()):
-        for name in (n for n in graph.nodes if n in needed):
-            node = graph.nodes[name]
-            if name in feed:
-                values[name] = feed[name].to(runner.device)
-                continue
-            try:
-                values[name] = evaluate(node, [values[i] for i in node.inputs], ctx)
-            except KeyError as err:   # a field of a fed data input that was not fed
-                raise ComposerError(str(err.args[0])) from None
+        values = Generating(ctx, feed).run([node for name, node in graph.nodes.items() if name in needed], {})
     return values[output] if isinstance(output, str) else [values[o] for o in wanted]
+
+
+class Generating(Interpreter):
+    """Generation's pass of the interpreter: a fed tensor stands for its node; a field of a fed
+    data input that was not fed is a ComposerError naming it."""
+
+    def __init__(self, ctx: Context, feed: dict):
+        super().__init__(ctx)
+        self.feed = feed
+
+    def run_node(self, node, env: dict):
+        if node.name in self.feed:
+            return self.feed[node.name].to(self.ctx.device)
+        try:
+            return super().run_node(node, env)
+        except KeyError as err:   # a field of a fed data input that was not fed
+            raise ComposerError(str(err.args[0])) from None
 
 
 def _ancestors(graph, output: str) -> set:

@@ -12,11 +12,18 @@ OPTIMIZERS = Registry("optimizer type", {
     "adamw": torch.optim.AdamW,
     "sgd": torch.optim.SGD,
     "rmsprop": torch.optim.RMSprop,
-}, supplied=("params", "lr"))
+}, supplied=("params", "lr"), examples={
+    "adamw": "{params: [G], type: adamw, lr: 1.0e-3, weight_decay: 0.01}",
+    "sgd": "{params: [G], type: sgd, lr: 0.01, momentum: 0.9}",
+    "rmsprop": "{params: [D], type: rmsprop, lr: 5.0e-5}",
+})
 
 
 def constant(step: int, *, total: int) -> float:
-    """The learning rate as given, at every step."""
+    """The learning rate as given, at every step.
+
+    Example: `lr_schedule: {type: constant}`
+    """
     return 1.0
 
 
@@ -36,7 +43,10 @@ def cosine(step: int, *, total: int, warmup: int = 0, floor: float = 0.0) -> flo
 
 
 def step_decay(step: int, *, total: int, every: int, gamma: float = 0.1) -> float:
-    """Multiplied by `gamma` every `every` steps."""
+    """Multiplied by `gamma` every `every` steps.
+
+    Example: `lr_schedule: {type: step, every: 1000, gamma: 0.5}`
+    """
     return gamma ** (step // every)
 
 

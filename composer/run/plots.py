@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 
 from composer.errors import ComposerError
+from composer.run.folder import RunFolder
 
 MISSING = "plots need matplotlib: install composer-graphs[plots] (pip install 'composer-graphs[plots]')"
 
@@ -93,28 +94,27 @@ def headline(results: dict, per_metric: int = 3) -> str:
 def plot_run(run_dir: str | Path, out: str | Path | None = None, plan=None) -> Path:
     """The loss plot of a run folder (default RUN/loss.png). The phases come from `plan`, or
     from the run's spec.yaml compiled again; when that fails (a plugin gone), one panel."""
-    folder = Path(run_dir)
-    if not (folder / "spec.yaml").is_file():
-        raise ComposerError(f"{folder} is not a composer run folder (no spec.yaml)")
-    metrics = folder / "metrics.jsonl"
-    records = read_metrics(metrics) if metrics.is_file() else []
+    run = RunFolder(run_dir).require()
+    folder = run.root
+    records = read_metrics(run.metrics) if run.metrics.is_file() else []
     if plan is None:
-        plan = _plan(folder)
+        plan = _plan(run)
     phases = phase_terms(plan) if plan is not None else {}
-    results = _results(folder / "eval.json")
+    results = _results(run.eval)
     name = plan.spec.name if plan is not None else folder.name
-    return plot(records, phases, Path(out) if out is not None else folder / "loss.png", f"{name} ({folder})", results)
+    return plot(records, phases, Path(out) if out is not None else run.plot, f"{name} ({folder})", results)
 
 
-def _plan(folder: Path):
+def _plan(run: RunFolder):
+    """The run's spec.yaml compiled again (through the graph stages: no import of the API)."""
     from composer.graph.build import build
     from composer.graph.plan import compile
     from composer.spec.schema import load
 
     try:
-        return compile(build(load(folder / "spec.yaml")))
+        return compile(build(load(run.spec)))
     except ComposerError as err:
-        warnings.warn(f"{folder}/spec.yaml does not compile ({err}); all losses in one panel", stacklevel=3)
+        warnings.warn(f"{run.root}/{run.SPEC} does not compile ({err}); all losses in one panel", stacklevel=3)
         return None
 
 
@@ -133,7 +133,7 @@ def plot_after_run(run_dir: Path, plan) -> Path | None:
         import matplotlib  # noqa: F401
     except ImportError:
         return None
-    if not (run_dir / "metrics.jsonl").is_file():
+    if not RunFolder(run_dir).metrics.is_file():
         return None
     try:
         return plot_run(run_dir, plan=plan)

@@ -1,31 +1,44 @@
-"""The runtime: a small interpreter over the compiled Plan, on HuggingFace Accelerate.
+"""The runtime: the coordinator of one training run over the compiled Plan, on HuggingFace
+Accelerate.
 
 `Runner.step()` runs one training step: for each round, for each phase, it sets which modules
-are frozen, executes the phase's ops through the shared evaluator (compute or reuse; detach on
-cut edges), reduces the loss terms with their weights at this step, and steps the phase's
-optimizers. There is no generated code, and nothing here names a recipe or a model.
+are frozen, runs the phase's nodes through the training interpreter (composer/run/training.py:
+compute or reuse, detach on cut edges, loss terms reduced with their weights at this step),
+checks the loss is finite (composer/run/finite.py), steps the phase's optimizers and calls the
+hooks. Its other jobs live beside it: the launch checks and the Accelerator (launch.py), EMA
+copies (ema.py, the default hook), data streams (feeds.py), fp16 scaling (precision.py), fast
+modes (fast.py). There is no generated code, and nothing here names a recipe or a model.
 """
 from __future__ import annotations
 
-import copy
 import warnings
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration
 
-from composer.run import fast, standing
-from composer.errors import ComposerError
-from composer.graph.interpreter import Context, evaluate
-from composer.run.feeds import BatchStream
 from composer.data.inputs import load_table
-from composer.run.optim import make_lr_schedule, make_optimizer
+from composer.graph.interpreter import Context
+from composer.graph.modules import build_modules
 from composer.graph.plan import Plan
+from composer.run import fast, finite
+from composer.run.ema import EMA
+from composer.run.feeds import BatchStream
+from composer.run.finite import NonFiniteLoss  # noqa: F401 -- importers name it composer.run.runner.NonFiniteLoss
+from composer.run.launch import check_launch, make_accelerator
+from composer.run.optim import make_lr_schedule, make_optimizer
 from composer.run.precision import Precision
-from composer.graph.shapes import build_modules
+from composer.run.training import Training
 
 
 class Runner:
+    """Trains the plan's modules one step at a time.
+
+    Hooks: `hooks` is a list of objects with `after_phase(runner, phase, trained)`, called in
+    order right after a phase's optimizer step (not when the step was skipped: fp16 overflow)
+    with the phase's name and the modules it trained. With `train.ema` set, the EMA copies
+    (composer/run/ema.py) are the first hook; append your own to the list.
+    """
+
     def __init__(self, plan: Plan, accelerator: Accelerator | None = None, cpu: bool | None = None):
         spec = self.spec = plan.spec
         self.plan, self.graph = plan, plan.graph
@@ -34,17 +47,14 @@ class Runner:
         if cpu is None:   # without a GPU, cpu=True is what makes torchrun give MULTI_CPU (gloo)
             cpu = not torch.cuda.is_available()
         precision = spec.train.precision   # fp16's scaling is composer's own (precision.py)
-        self.accelerator = accelerator or _accelerator(bool(cpu), "no" if precision == "fp16" else precision)
+        self.accelerator = accelerator or make_accelerator(bool(cpu), "no" if precision == "fp16" else precision)
         check_launch(self.accelerator.num_processes)
         rank = self.accelerator.process_index
-        torch.manual_seed(spec.train.seed)            # identical initial weights on every rank
-        raw = build_modules(spec)
-        if rank:   # then each rank its own global RNG (dropout masks), as it has its own noise
-            torch.manual_seed(spec.train.seed * 1000 + 59 * rank)
-        self._load_fixed_weights(raw)
-        self.raw = raw
-        self.ema = {m: copy.deepcopy(raw[m]).requires_grad_(False) for m in spec.train.ema}
-        self.standing_copies: dict = {}   # EMA module -> (step, its copy with batch-norm statistics estimated then)
+        self.raw = raw = _build(spec, rank)
+        self.averages = EMA(raw, spec.train.ema)
+        self.ema = self.averages.copies                      # module -> its EMA copy
+        self.standing_copies = self.averages.standing        # module -> (step, standing-statistics copy)
+        self.hooks: list = [self.averages] if spec.train.ema else []
         self._prepare(raw)
         self.generator = torch.Generator().manual_seed(spec.train.seed * 1000 + 17 + rank)
         self.streams = {i.name: BatchStream(load_table(spec, i), spec.batch_of(i.name),
@@ -55,6 +65,7 @@ class Runner:
         self._frozen: frozenset = frozenset()
         self.forward_calls = {m: 0 for m in raw}
         self.ctx = Context(self.modules, self.generator, self.device, self._draw, spec.batch_of, self.state)
+        self.interpreter = Training(self.ctx, self.forward_calls)
         self.precision = Precision(precision, self.accelerator, [p.name for p in plan.phases])
         fast.apply(self)   # streams on the device; opt-in channels-last and torch.compile
 
@@ -82,13 +93,6 @@ class Runner:
     def device(self) -> torch.device:
         return self.accelerator.device
 
-    def _load_fixed_weights(self, raw) -> None:
-        from composer.run.checkpoint import load_module_weights
-
-        for module in self.spec.modules:
-            if module.weights:
-                load_module_weights(self.spec, module, raw[module.name])
-
     # ------------------------------------------------------------------ one step
     def step(self, feed: dict | None = None) -> dict[str, float]:
         """One compiled training step; `feed` gives input tensors explicitly (else they are drawn).
@@ -112,7 +116,7 @@ class Runner:
     def _round(self, names, feed, logs) -> None:
         env: dict = {}
         self.ctx.records.clear()
-        for name, ops in zip(names, self.plan.program(names, self.step_count)):
+        for name, nodes in zip(names, self.plan.evaluated(names, self.step_count)):
             phase = self.plan.view(name, self.step_count)
             self.ctx.phase, self.ctx.grad_scale = name, self.precision.grad_scale(name)
             self._freeze(phase.frozen)
@@ -120,8 +124,8 @@ class Runner:
             for optimizer in optimizers:
                 optimizer.zero_grad(set_to_none=True)
             with self.precision.autocast():
-                loss = self._run_ops(phase, ops, env, feed, logs)
-            if self._check_finite(name, phase, loss, logs):
+                loss = self._run_ops(phase, nodes, env, feed, logs)
+            if finite.check_loss(self, name, phase, loss, logs):
                 self._update(name, phase, loss, optimizers)
 
     def _update(self, name, phase, loss, optimizers) -> None:
@@ -131,32 +135,12 @@ class Runner:
             params = [p for m in phase.trains for p in self.modules[m].parameters()]
             self.accelerator.clip_grad_norm_(params, self.spec.train.grad_clip)
         self.precision.step(name, optimizers)
-        self._update_ema(phase.trains)
+        for hook in self.hooks:
+            hook.after_phase(self, name, phase.trains)
 
-    def _run_ops(self, phase, ops, env, feed, logs) -> torch.Tensor:
-        loss = None
-        for op in ops:
-            node = self.graph.nodes[op.node]
-            if op.action == "reuse":
-                continue
-            inputs = [_detach(env[i]) if (i, node.name) in phase.cuts else env[i] for i in node.inputs]
-            if op.action == "loss":
-                value = evaluate(node, inputs, self.ctx).float().mean()
-                logs[node.name] = value.detach()
-                weight = node.weight_at(self.step_count)
-                term = value if weight == 1 else weight * value   # no op for the usual weight 1
-                loss = term if loss is None else loss + term
-            elif node.name in feed:
-                env[node.name] = self._fed(node, feed)
-            else:
-                for module in node.uses:
-                    self.forward_calls[module] += 1
-                env[node.name] = evaluate(node, inputs, self.ctx)
-        return loss if loss is not None else torch.zeros((), device=self.device)
-
-    def _fed(self, node, feed) -> torch.Tensor:
-        self.ctx.records.pop(node.name, None)   # a fed data input's fields must be fed too
-        return feed[node.name].to(self.device)
+    def _run_ops(self, phase, nodes, env, feed, logs) -> torch.Tensor:
+        """The phase's computed nodes through the training interpreter; its loss."""
+        return self.interpreter.phase(phase, nodes, env, feed, logs)
 
     def _draw(self, name: str) -> dict:
         return self.streams[name].next()
@@ -169,114 +153,29 @@ class Runner:
                 self.modules[name].requires_grad_(name not in frozen)
         self._frozen = frozenset(frozen)
 
-    def _check_finite(self, name, phase, loss, logs) -> bool:
-        """Stop before the optimizer step when the phase's loss is not finite: one host read per
-        phase (the ranks agree on it, so none waits in a backward the others skipped); the terms
-        are looked at only then, to name the culprits. In fp16, an overflow the phase's scale
-        caused skips the step instead (False)."""
-        finite = torch.isfinite(loss.detach()).float()
-        if self.accelerator.num_processes > 1:
-            finite = self.accelerator.reduce(finite, reduction="sum") / self.accelerator.num_processes
-        if bool(finite == 1):
-            return True
-        if self.precision.overflowed(name):
-            return False
-        bad = {t: float(logs[t]) for t in phase.terms if t in logs and not torch.isfinite(logs[t])}
-        terms = ", ".join(f"{t}={v}" for t, v in bad.items()) or "the weighted sum (here or on another process)"
-        raise NonFiniteLoss(f"non-finite loss in phase {name} at step {self.step_count}: {terms}")
-
     def check_state(self) -> None:
         """Weights, EMA copies and optimizer moments are finite (before a checkpoint is written, so
         the last checkpoint is always a good one); NonFiniteLoss names the first bad tensor."""
-        for name, module in list(self.raw.items()) + [(f"ema.{n}", m) for n, m in self.ema.items()]:
-            for key, value in module.state_dict().items():
-                if value.is_floating_point() and not bool(torch.isfinite(value).all()):
-                    raise NonFiniteLoss(f"module {name}: {key} is not finite at step {self.step_count}")
-        for opt_name, optimizer in self.optimizers.items():
-            for state in optimizer.state.values():
-                for key, value in state.items():
-                    if torch.is_tensor(value) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
-                        raise NonFiniteLoss(f"optimizer {opt_name}: its {key} state is not finite at step "
-                                            f"{self.step_count} (the learning rate may be too high)")
-
-    @torch.no_grad()
-    def _update_ema(self, trained) -> None:
-        for name in trained:
-            if name not in self.ema:
-                continue
-            decay = float(self.spec.train.ema[name])
-            source = self.accelerator.unwrap_model(self.modules[name])
-            for p_ema, p in zip(self.ema[name].parameters(), source.parameters()):
-                p_ema.lerp_(p.detach(), 1 - decay)
-            for b_ema, b in zip(self.ema[name].buffers(), source.buffers()):
-                b_ema.copy_(b)
-
-    def _standing_copy(self, name: str) -> torch.nn.Module:
-        """The EMA copy of `name` with batch-norm statistics estimated for its weights at this step
-        (the EMA module itself when it has no batch norm or `train.standing_stats` is 0)."""
-        batches = self.spec.train.standing_stats
-        if not batches or not standing.batch_norms(self.ema[name]):
-            return self.ema[name]
-        step, copy = self.standing_copies.get(name, (None, None))
-        if step != self.step_count:
-            self.standing_copies[name] = (self.step_count, self.ema[name])   # what the estimate's own forward sees
-            self.standing_copies[name] = (self.step_count, standing.estimate(self, name, batches, into=copy))
-        return self.standing_copies[name][1]
+        finite.check_state(self)
 
     def unwrapped(self, name: str, ema: bool = True) -> torch.nn.Module:
         """The module for generation: its EMA copy when there is one, with its batch-norm
-        statistics re-estimated for its own weights once per step (composer/standing.py)."""
+        statistics re-estimated for its own weights once per step (composer/run/standing.py)."""
         if ema and name in self.ema:
-            return self._standing_copy(name)
+            return self.averages.for_generation(self, name)
         return self.accelerator.unwrap_model(self.modules[name])
 
 
-def _accelerator(cpu: bool, precision: str) -> Accelerator:
-    """Accelerate keeps one process-wide state; a single process may switch precision between
-    runs (API users, notebooks), so reset it there. Under torchrun every run shares it."""
-    from accelerate.state import AcceleratorState, PartialState
+def _build(spec, rank: int) -> dict:
+    """The modules, with identical initial weights on every rank, and fixed weights (`weights:`)
+    loaded; then each rank gets its own global RNG (dropout masks), as it has its own noise."""
+    from composer.run.checkpoint import load_module_weights
 
-    if AcceleratorState._shared_state and PartialState().num_processes == 1:
-        if AcceleratorState().mixed_precision != precision:
-            AcceleratorState._reset_state(reset_partial_state=True)
-    return Accelerator(cpu=cpu, mixed_precision=precision,
-                       dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True))
-
-
-# what Accelerate reads for the world size (accelerate/state.py), in its order
-WORLD_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "WORLD_SIZE")
-
-
-def check_launch(num_processes: int, environ=None) -> None:
-    """Refuse a process launched as one of several (torchrun, MPI) in which Accelerate set up a
-    different number of processes: each would train its own unsynchronised copy, silently (with a
-    plain GPU-less `Accelerator()` under torchrun every process reports DistributedType.NO)."""
-    import os
-
-    environ = os.environ if environ is None else environ
-    name = next((v for v in WORLD_SIZE_VARIABLES if environ.get(v)), None)
-    if name is None:
-        return
-    try:
-        world = int(environ[name])
-    except ValueError:
-        raise ComposerError(f"{name}={environ[name]!r} in the environment is not a number of processes") from None
-    if world > 1 and num_processes != world:
-        raise ComposerError(
-            f"this process was launched as one of {name}={world} processes (RANK={environ.get('RANK', '?')}), "
-            f"but Accelerate set up {num_processes}: each would train an unsynchronised copy. Launch with "
-            "`torchrun --nproc_per_node N -m composer run FILE` (a GPU-less machine gets gloo on the CPU), "
-            "or `ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes N --num_machines 1 "
-            "--mixed_precision no --dynamo_backend no -m composer run FILE` "
-            "(`accelerate launch --cpu --num_processes N` starts one process); from Python, pass cpu=True "
-            "on a machine without GPUs")
-
-
-def _detach(value):
-    if isinstance(value, (tuple, list)):
-        return type(value)(v.detach() for v in value)
-    return value.detach()
-
-
-class NonFiniteLoss(ComposerError):
-    """A loss term became NaN or infinite; raised before the optimizer step, so weights are intact."""
+    torch.manual_seed(spec.train.seed)
+    raw = build_modules(spec)
+    if rank:
+        torch.manual_seed(spec.train.seed * 1000 + 59 * rank)
+    for module in spec.modules:
+        if module.weights:
+            load_module_weights(spec, module, raw[module.name])
+    return raw

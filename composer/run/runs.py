@@ -2,7 +2,7 @@
 wall time, the final logged losses (the last line of metrics.jsonl) and the evaluation metrics
 (eval.json), sortable by any column, as a table or JSON.
 
-A run folder is a folder holding spec.yaml (see composer/train.py); its status is `finished`
+A run folder is a folder holding spec.yaml (composer/run/folder.py); its status is `finished`
 (eval.json written), `checkpoint at step N` (stopped or still running; `--resume` continues it)
 or `interrupted` (no checkpoint was written).
 """
@@ -16,8 +16,9 @@ from pathlib import Path
 
 import yaml
 
-from composer.run import checkpoint
 from composer.errors import ComposerError, SpecError
+from composer.run import checkpoint
+from composer.run.folder import RunFolder
 from composer.text import aligned
 
 FIXED = ("run", "graph", "status", "steps", "seconds")
@@ -32,7 +33,7 @@ def find(root: str | Path) -> list[Path]:
         raise ComposerError(f"{root}: no such folder")
     found = []
     for folder, children, files in os.walk(root):
-        if "spec.yaml" in files:
+        if RunFolder.SPEC in files:
             found.append(Path(folder))
             children.clear()
         children.sort()
@@ -41,15 +42,16 @@ def find(root: str | Path) -> list[Path]:
 
 def summary(folder: Path, root: Path) -> dict:
     """One run as a plain dict (the JSON of `composer runs --json`)."""
+    run = RunFolder(folder)
     try:
-        spec = yaml.safe_load((folder / "spec.yaml").read_text())
+        spec = yaml.safe_load(run.spec.read_text())
     except yaml.YAMLError:
         spec = None
     spec = spec if isinstance(spec, dict) else {}
-    last = last_record(folder / "metrics.jsonl")
-    results = _read_json(folder / "eval.json")
+    last = last_record(run.metrics)
+    results = _read_json(run.eval)
     latest = checkpoint.latest(folder)
-    saved = int(checkpoint.STEP.fullmatch(latest.name).group(1)) if latest is not None else None
+    saved = RunFolder.checkpoint_step(latest) if latest is not None else None
     if results is not None:
         status = "finished"
     elif saved is not None:

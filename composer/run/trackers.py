@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from composer.run.folder import RunFolder
 from composer.text import flatten
 
 
@@ -108,7 +109,7 @@ def _make(project: str, name: str, out: Path, resumed_at: int):
     make = LOGGER_TYPE_TO_CLASS[name]
     options = {"purge_step": resumed_at + 1} if name == "tensorboard" and resumed_at else {}
     if make.requires_logging_directory:
-        return make(project, out / name, **options)
+        return make(project, RunFolder(out).tracker(name), **options)
     return make(project, **options)
 
 

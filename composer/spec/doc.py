@@ -115,6 +115,8 @@ KEYS: dict[str, dict[str, tuple[str | None, str]]] = {
         "channels_last": (None, "Keep convolutional modules' weights in channels-last (NHWC) memory format."),
         "log_with": (None, "Accelerate trackers to log to besides metrics.jsonl, e.g. `[tensorboard]` "
                            "(files under RUN/<tracker>/)."),
+        "callbacks": (None, "Callbacks to run besides the defaults, by name (`composer list callbacks`; plugins "
+                            "register more); one named as a default replaces it."),
     },
     "SampleSpec": {
         "output": (None, "The flow tensor to generate (GANs, translation); a list: shown side by side."),

@@ -118,6 +118,7 @@ class TrainSpec:
     compile: bool | dict | None = None             # torch.compile the modules (composer/fast.py)
     channels_last: bool = False                    # NHWC weights for convolutional modules
     log_with: list = field(default_factory=list)   # Accelerate tracker names (composer/trackers.py)
+    callbacks: list = field(default_factory=list)  # registered callback names (composer/run/callbacks.py)
     loc: Loc | None = field(default=None, compare=False)
 
 

@@ -31,7 +31,8 @@ RANGES = {   # key path -> (bound, strict, what is expected)
 
 
 def check_train(p, path: tuple, body: dict) -> None:
-    """precision, compile, EMA decays and trackers of the `train:` section."""
+    """precision, compile, EMA decays, trackers and callback names of the `train:` section (a
+    callback name is checked against the registry when the trainer starts: plugins add them)."""
     if body.get("precision", "no") not in PRECISIONS:
         raise p.fail(f"unknown precision '{body['precision']}'{did_you_mean(str(body['precision']), PRECISIONS)}",
                      path + ("precision",))
@@ -43,6 +44,11 @@ def check_train(p, path: tuple, body: dict) -> None:
         problem = name_problem(name, body["log_with"][:k])
         if problem:
             raise p.fail(problem, path + ("log_with", k))
+    for k, name in enumerate(body.get("callbacks") or []):
+        if not isinstance(name, str):
+            raise p.fail(f"a callback name is a string, got {name!r}", path + ("callbacks", k))
+        if name in body["callbacks"][:k]:
+            raise p.fail(f"callback '{name}' is named twice", path + ("callbacks", k))
 
 
 def check_compile(p, path: tuple, value) -> None:

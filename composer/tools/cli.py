@@ -259,6 +259,36 @@ def runs(args) -> int:
     return 0
 
 
+def sweep_arguments(p) -> None:
+    p.add_argument("file")
+    p.add_argument("--grid", action="append", default=[], metavar="KEY=[A,B]",
+                   help="a setting to vary (values as YAML); several --grid: every combination")
+    p.add_argument("--seeds", type=int, default=1, help="train seeds FIRST..FIRST+N-1 per setting (default 1)")
+    p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=1, help="trials trained at once, each its own process")
+    p.add_argument("--out", default=None, help="sweep folder (default sweeps/NAME)")
+    p.add_argument("--metric", default=None, help="the eval metric shown and plotted (default: all; a search's objective)")
+    p.add_argument("--trials", type=int, default=None, help="an Optuna search of this many settings instead of a grid")
+    p.add_argument("--search", action="append", default=[], metavar="KEY=SPACE",
+                   help="float:LOW:HIGH[:log], int:LOW:HIGH[:log] or choice:[A,B] (with --trials)")
+    p.add_argument("--direction", choices=("minimize", "maximize"), default=None, help="with --trials")
+    p.add_argument("--storage", default=None, help="Optuna storage URL (default sqlite:///OUT/optuna.db)")
+    p.add_argument("--study", default=None, help="Optuna study name (default: the file's name)")
+
+
+def sweep(args) -> int:
+    from composer import api
+
+    result = api.sweep(args.file, args.grid, args.seeds, args.out, args.jobs, args.overrides, args.first_seed,
+                       args.metric, args.search, args.trials, args.direction, args.storage, args.study)
+    from composer.run.sweep import report_table
+
+    print(report_table(result["settings"], [args.metric] if args.metric else result["metrics"]))
+    if "best" in result:
+        print(f"best: {result['best']['setting']} -> {result['best']['value']:.4g}")
+    return 0
+
+
 def plot_arguments(p) -> None:
     p.add_argument("run_dir")
     p.add_argument("-o", "--output", default=None, help="OUT.png (default RUN/loss.png)")
@@ -281,5 +311,7 @@ VERBS = {   # name -> what `composer --help` says, its arguments, its handler (i
     "graph": Verb("draw the compiled graph, one panel per phase (DOT, SVG or PNG)", graph_arguments, graph),
     "diff": Verb("what differs between two graph files and their compiled plans", diff_arguments, diff),
     "runs": Verb("a table of the run folders under DIR", runs_arguments, runs),
+    "sweep": Verb("train a graph over settings x seeds (grid or Optuna), tabulate its eval metrics",
+                  sweep_arguments, sweep),
     "plot": Verb("loss curves of a run per phase (PNG; needs composer-graphs[plots])", plot_arguments, plot),
 }

@@ -73,3 +73,23 @@ def test_a_fifo_is_never_read(tmp_path, capsys):
     os.mkfifo(fifo)
     assert main(["validate", str(fifo)]) == 2
     assert "is not a regular file" in capsys.readouterr().err
+
+
+def test_a_sample_output_no_grid_can_show_fails_at_validate_at_its_line(tmp_path, capsys):
+    path = tmp_path / "codes.yaml"
+    (tmp_path / "infogan.yaml").write_text((GRAPHS / "infogan.yaml").read_text())
+    path.write_text("extends: infogan.yaml\nsample:\n  output: c_logits\n")
+    message = (r"codes.yaml:3:3: sample.output: 'c_logits' has shape \[10\] per sample, but the sample grids a "
+               r"run writes take images \[C, H, W\] with C = 1 or 3 \(several of one shape side by side\) or "
+               r"2-D points \[2\]: name such a tensor here, and write any other tensor raw with "
+               r"`composer sample RUN --node c_logits -o c_logits.npy`")
+    with pytest.raises(SpecError, match=message):
+        api.validate(path)
+    assert main(["validate", str(path)]) == 2
+    assert "'c_logits' has shape [10] per sample" in capsys.readouterr().err
+    with pytest.raises(SpecError, match=r"sample.output: 'gan.real_logits' has shape \[1\] per sample"):
+        api.validate(GRAPHS / "gan_ring.yaml", ["sample.output=gan.real_logits"])
+    with pytest.raises(SpecError, match=r"sample.output: 'fake' has shape \[2\] per sample"):   # points: one tensor
+        api.validate(GRAPHS / "gan_ring.yaml", ["sample.output=[fake, fake]", "eval.metrics={}"])
+    api.validate(GRAPHS / "gan_ring.yaml", ["sample.output=real"])      # points
+    api.validate(GRAPHS / "cyclegan.yaml", ["sample.output=[real_A, fake_B]"])   # images side by side

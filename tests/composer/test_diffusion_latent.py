@@ -92,7 +92,8 @@ def test_second_graph_starts_from_first_runs_weights_and_keeps_them_fixed(tmp_pa
     api.train(api.from_dict(tiny_latent()), out=first, overrides=QUIET_RUN, quiet=True)
     saved = load_file(first / "weights.safetensors")
     plan = api.plan(api.from_dict(second_stage(first / "weights.safetensors")))
-    assert [(p.name, p.trains, p.frozen) for p in plan.phases] == [("eps_net", ("eps_net",), ())]
+    # enc (fixed weights, no optimizer) computes the data of the DSM loss: frozen there
+    assert [(p.name, p.trains, p.frozen) for p in plan.phases] == [("eps_net", ("eps_net",), ("enc",))]
     runner = api.runner(plan, cpu=True)
     for name in ("enc", "dec"):
         module = runner.raw[name]

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "tests" / "dist"))
 import scenarios  # noqa: E402
 from composer import api  # noqa: E402
 from composer.errors import ComposerError  # noqa: E402
-from composer.run.runner import check_launch  # noqa: E402
+from composer.run.launch import check_launch  # noqa: E402
 from specs import small_2d_gan  # noqa: E402
 from virtual_ranks import virtual_ranks  # noqa: E402
 

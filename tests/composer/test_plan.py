@@ -41,6 +41,23 @@ def test_n_critic_rounds_draw_fresh_inputs():
     assert plan.forward_calls() == {"G": 5, "D": 5 * 3 + 1}
 
 
+def test_a_module_no_optimizer_owns_is_frozen_where_the_phase_uses_it(tmp_path):
+    from safetensors.torch import save_file
+
+    save_file({"weight": torch.eye(2), "bias": torch.zeros(2)}, tmp_path / "P.safetensors")
+    data = small_2d_gan()
+    data["modules"]["P"] = {"block": "Linear", "in_features": 2, "out_features": 2,   # fixed: no optimizer
+                            "weights": str(tmp_path / "P.safetensors")}
+    data["modules"]["S"] = {"block": "Tanh"}                                           # no parameters
+    data["flow"].update({"real_p": "P(real)", "fake_p": "P(fake)", "fake_s": "S(fake_p)"})
+    data["objectives"]["gan"].update({"real": "real_p", "fake": "fake_s"})
+    D, G = plan_of(data).phases
+    assert (D.trains, D.frozen) == (("D",), ("P",))          # P(real) feeds D's loss; P(fake) is cut
+    assert (G.trains, G.frozen) == (("G",), ("D", "P"))      # G's gradient passes through P and D
+    table = api.format_table(plan_of(data))
+    assert "trains: D   frozen: P" in table and "trains: G   frozen: D, P" in table
+
+
 def test_every_skips_a_phase_on_other_steps():
     plan = plan_of(small_dcgan(), "schedule.every={G: 2}")
     assert plan.active(0) == ("D", "G") and plan.active(1) == ("D",)

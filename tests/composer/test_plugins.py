@@ -176,6 +176,13 @@ def test_an_in_process_plugin_works_through_the_api(scratch):
     assert registry.get("sources").doc("test_blob") == "A standard normal blob in 2-D."
 
 
+def test_a_plugin_entry_can_carry_its_example(scratch):
+    plugins.register_plugin("inproc", lambda r: r.blocks.add("TestAffine", Affine,
+                                                             example="{block: TestAffine, features: 2}"))
+    plugins.load("inproc")
+    assert registry.get("blocks").example("TestAffine") == "{block: TestAffine, features: 2}"
+
+
 def test_list_shows_a_loaded_plugin_entry_and_its_origin(scratch, capsys):
     plugins.register_plugin("inproc", lambda r: r.blocks.add("TestAffine", Affine))
     plugins.load("inproc")

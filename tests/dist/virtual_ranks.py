@@ -2,7 +2,7 @@
 
 A rank r of a run draws its data from its own streams and its noise, interpolation weights
 (wgan_gp) and pool coin flips from its own generator, seeded as in `Runner.__init__`
-(composer/runtime.py): noise generator seed*1000+17+r, data stream k seed*1000+31*(k+1)+r.
+(composer/run/runner.py): noise generator seed*1000+17+r, data stream k seed*1000+31*(k+1)+r.
 Here a one-process Runner with the global batch (world x B) is given:
   - data streams that concatenate the ranks' streams (rows [r*B:(r+1)*B] are rank r's batch);
   - noise nodes drawn per virtual rank from that rank's generator, B rows each;
@@ -19,7 +19,7 @@ import dataclasses
 
 import torch
 
-from composer.graph import interpreter as evaluator
+from composer.graph.interpreter import Interpreter
 from composer.run.feeds import BatchStream
 
 
@@ -46,22 +46,23 @@ def virtual_ranks(runner, world: int):
             runner.streams[item.name] = ConcatStream([
                 BatchStream(whole.table, whole.batch // world, seed * 1000 + 31 * (k + 1) + r) for r in range(world)])
 
-    def per_rank(original):
-        def evaluate(node, inputs, ctx):
-            if ctx is not runner.ctx or not all(isinstance(x, torch.Tensor) for x in inputs):
-                return original(node, inputs, ctx)
+    interpreter = runner.interpreter   # generation and standing statistics keep their own
+
+    def per_rank(kind, original):
+        def evaluate(node, inputs):
+            if not all(isinstance(x, torch.Tensor) for x in inputs):
+                return original(node, inputs)
             chunks = [x.chunk(world) for x in inputs]
-            outputs = [original(node, [c[r] for c in chunks], _rank_context(ctx, generators[r], states[r], world))
-                       for r in range(world)]
-            return _cat(outputs)
+            ranks = [Interpreter(_rank_context(interpreter.ctx, generators[r], states[r], world)) for r in range(world)]
+            return _cat([getattr(rank, kind)(node, [c[r] for c in chunks]) for r, rank in enumerate(ranks)])
         return evaluate
 
-    saved = {kind: evaluator.EVALUATE[kind] for kind in ("noise", "fn")}
+    saved = {kind: interpreter.methods[kind] for kind in ("noise", "fn")}
     try:
-        evaluator.EVALUATE.update({kind: per_rank(fn) for kind, fn in saved.items()})
+        interpreter.methods.update({kind: per_rank(kind, method) for kind, method in saved.items()})
         yield states
     finally:
-        evaluator.EVALUATE.update(saved)
+        interpreter.methods.update(saved)
 
 
 def _rank_context(ctx, generator, state, world):

@@ -1,0 +1,64 @@
+"""Training's pass of the interpreter: one phase of a step.
+
+A phase evaluates the nodes its program computes (composer/graph/plan.py: `Plan.evaluated`,
+the reuses left out) into the round's environment, which the phases of one round share. Around
+each node it detaches the inputs read through the phase's cut edges, takes fed tensors in place
+of drawn ones and counts module forward calls; each loss term is reduced to its mean, logged,
+weighted by its weight at this step and summed into the phase's loss.
+"""
+from __future__ import annotations
+
+import torch
+
+from composer.graph.interpreter import Context, Interpreter
+
+
+class Training(Interpreter):
+    """The interpreter of training phases. `forward_calls` (module -> calls) is counted in place;
+    `phase(...)` runs one phase and returns its loss."""
+
+    def __init__(self, ctx: Context, forward_calls: dict):
+        super().__init__(ctx)
+        self.forward_calls = forward_calls
+        self.cuts: tuple = ()
+        self.feed: dict = {}
+        self.logs: dict = {}
+        self.loss = None
+
+    def phase(self, phase, nodes, env: dict, feed: dict, logs: dict) -> torch.Tensor:
+        """Evaluate `nodes` (the phase's computed nodes) into `env`; log each term's mean in
+        `logs`; return the weighted sum of the terms (a zero when the phase has none)."""
+        self.cuts, self.feed, self.logs, self.loss = phase.cuts, feed, logs, None
+        self.run(nodes, env)
+        loss, self.loss = self.loss, None   # the phase's autograd graph is not kept here
+        return loss if loss is not None else torch.zeros((), device=self.ctx.device)
+
+    def run_node(self, node, env: dict):
+        cuts = self.cuts
+        inputs = [_detach(env[i]) if (i, node.name) in cuts else env[i] for i in node.inputs]
+        if node.kind != "term":
+            if node.name in self.feed:
+                return self.fed(node)
+            for module in node.uses:
+                self.forward_calls[module] += 1
+        return self.methods[node.kind](node, inputs)
+
+    def term(self, node, inputs: list) -> torch.Tensor:
+        """The term's mean, logged and added (times its weight at this step) to the phase's loss."""
+        value = super().term(node, inputs).float().mean()
+        self.logs[node.name] = value.detach()
+        weight = node.weight_at(self.ctx.step)
+        term = value if weight == 1 else weight * value   # no op for the usual weight 1
+        self.loss = term if self.loss is None else self.loss + term
+        return value
+
+    def fed(self, node) -> torch.Tensor:
+        """A fed tensor for `node`; a fed data input's fields must be fed too."""
+        self.ctx.records.pop(node.name, None)
+        return self.feed[node.name].to(self.ctx.device)
+
+
+def _detach(value):
+    if isinstance(value, (tuple, list)):
+        return type(value)(v.detach() for v in value)
+    return value.detach()
