@@ -152,7 +152,7 @@ class DiffusersNamespace(Namespace):
         own = DENOISER_KEYWORDS if adapter is DiffusersDenoiser else []
         doc = f"diffusers.{cls.__name__} through {adapter.__name__}: {first_paragraph(adapter)}"
         build = lambda **kwargs: build_block(cls, adapter, params, **kwargs)  # noqa: E731
-        return Bridged(f"diffusers.{cls.__name__}", build, [*BRIDGE_KEYWORDS, *own, *params], doc)
+        return Bridged(f"diffusers.{cls.__name__}", build, [*BRIDGE_KEYWORDS, *own, *params], doc, adapter.meta_shapes)
 
 
 def build_block(cls, adapter, params, *, pretrained=None, allow_download=False, **kwargs) -> nn.Module:

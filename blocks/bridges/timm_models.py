@@ -59,7 +59,8 @@ class TimmNamespace(Namespace):
             raise KeyError(name)
         if self._entry is None:
             params = [P("model", P.KEYWORD_ONLY, annotation="str"), *BRIDGE_KEYWORDS, P("options", P.VAR_KEYWORD)]
-            self._entry = Bridged("timm", build_block, params, f"timm: {first_paragraph(TimmModel)}")
+            self._entry = Bridged("timm", build_block, params, f"timm: {first_paragraph(TimmModel)}",
+                                  TimmModel.meta_shapes)
         return self._entry
 
     def names(self) -> list[str]:

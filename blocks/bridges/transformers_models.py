@@ -83,7 +83,8 @@ class TransformersNamespace(Namespace):
         params = config_parameters(cls.config_class.__init__, CONFIG_SKIPPED)
         doc = f"transformers.{cls.__name__} ({cls.config_class.__name__} keywords): {first_paragraph(TransformersModel)}"
         build = lambda **kwargs: build_block(cls, params, **kwargs)  # noqa: E731
-        return Bridged(f"transformers.{cls.__name__}", build, [*BRIDGE_KEYWORDS, *params], doc)
+        return Bridged(f"transformers.{cls.__name__}", build, [*BRIDGE_KEYWORDS, *params], doc,
+                       TransformersModel.meta_shapes)
 
 
 def build_block(cls, params, *, pretrained=None, allow_download=False, **values) -> nn.Module:

@@ -93,3 +93,12 @@ def test_a_diffusers_unet_trains_as_the_denoising_model(tmp_path):
     results = api.train(api.from_dict(unet_graph()), tmp_path / "run", quiet=True)
     assert (tmp_path / "run" / "weights.safetensors").is_file()
     assert results is not None
+
+
+def test_the_whole_shape_pass_runs_on_the_meta_device():
+    from composer.graph.build import build
+    from composer.graph.shapes import infer_shapes
+
+    graph = build(api.from_dict(unet_graph()), check_shapes=False)
+    assert infer_shapes(graph, torch.device("meta")) == infer_shapes(graph, torch.device("cpu"))
+    assert BLOCKS["diffusers.UNet2DModel"].meta_shapes      # the entry says so before anything is built
