@@ -102,6 +102,13 @@ def test_a_missing_library_is_reported_at_the_block_line_with_the_install_comman
         api.validate(api.from_dict(unet_graph()))
 
 
+@pytest.mark.parametrize("library, block", [("timm", "timm"), ("transformers", "transformers.CLIPTextModel")])
+def test_every_bridge_names_its_extra(monkeypatch, library, block):
+    monkeypatch.setitem(sys.modules, library, None)
+    assert block not in BLOCKS
+    assert BLOCKS.unknown(block).endswith(f"pip install 'composer-graphs[{library}]'")
+
+
 def test_a_misspelt_config_keyword_is_located_with_did_you_mean():
     graph = unet_graph()
     graph["modules"]["eps_net"]["block_out_channel"] = graph["modules"]["eps_net"].pop("block_out_channels")
@@ -139,6 +146,20 @@ def test_pretrained_paths_are_relative_to_the_graph_file(tmp_path, monkeypatch):
     graph.write_text(yaml.safe_dump(unet_graph(pretrained="unet")))
     monkeypatch.chdir("/")
     assert api.validate(graph).spec.modules[0].args["pretrained"] == str(folder.resolve())
+
+
+def test_a_run_of_a_graph_with_a_relative_pretrained_path_reopens_from_anywhere(tmp_path, monkeypatch):
+    import yaml
+
+    block, _ = saved_unet(tmp_path)
+    graph = unet_graph(pretrained="unet")
+    for key in unet_args():                  # the architecture comes from the folder's config.json
+        graph["modules"]["eps_net"].pop(key)
+    (tmp_path / "g.yaml").write_text(yaml.safe_dump(graph))
+    monkeypatch.chdir("/")
+    api.train(tmp_path / "g.yaml", tmp_path / "run", ["train.steps=1"], quiet=True)
+    run = api.open_run(tmp_path / "run")
+    assert run.raw["eps_net"].model.config.block_out_channels == (8, 16)
 
 
 def test_a_single_safetensors_file_loads_into_the_yaml_config(tmp_path):
