@@ -40,6 +40,8 @@ def locate(pretrained: str, allow_download: bool = False, meta: bool = False) ->
     """The config and weight files `pretrained` names (see the module docstring)."""
     if not isinstance(pretrained, str) or not pretrained:
         raise ValueError(f"pretrained: takes a path or a hub id, got {pretrained!r}")
+    if not isinstance(allow_download, bool):
+        raise ValueError(f"allow_download: takes true or false, got {allow_download!r}")
     path = Path(pretrained).expanduser()
     if path.exists():
         return _local(pretrained, path)

@@ -102,3 +102,33 @@ def test_the_whole_shape_pass_runs_on_the_meta_device():
     graph = build(api.from_dict(unet_graph()), check_shapes=False)
     assert infer_shapes(graph, torch.device("meta")) == infer_shapes(graph, torch.device("cpu"))
     assert BLOCKS["diffusers.UNet2DModel"].meta_shapes      # the entry says so before anything is built
+
+
+GRAPH = """\
+name: diffusers_unet
+inputs:
+  x0: {source: digits, size: 8, split: train}
+modules:
+  eps_net: {block: diffusers.UNet2DModel, sample_size: 8, in_channels: 1, out_channels: 1,
+            block_out_channels: [16, 32], layers_per_block: 1, norm_num_groups: 8,
+            down_block_types: [DownBlock2D, AttnDownBlock2D], up_block_types: [AttnUpBlock2D, UpBlock2D],
+            attention_head_dim: 8}
+objectives:
+  dsm: {recipe: denoising, data: x0, model: eps_net, schedule: vp, target: eps}
+optimizers:
+  eps_net: {params: [eps_net], type: adam, lr: 1.0e-3}
+train: {steps: 3, batch: 8}
+sample: {objective: dsm, sampler: ddim, steps: 5, n: 4}
+"""
+
+
+def test_composer_validate_on_a_graph_file(tmp_path, capsys):
+    from composer.tools.cli import main
+
+    (tmp_path / "unet.yaml").write_text(GRAPH)
+    assert main(["validate", str(tmp_path / "unet.yaml")]) == 0
+    assert "ok (7 nodes, 1 modules, 176,849 parameters" in capsys.readouterr().out
+    (tmp_path / "bad.yaml").write_text(GRAPH.replace("UNet2DModel", "UNet2DModl"))
+    assert main(["validate", str(tmp_path / "bad.yaml")]) == 2
+    assert "bad.yaml:5:13: modules.eps_net.block: unknown block 'diffusers.UNet2DModl' (did you mean " \
+           "'diffusers.UNet2DModel'?)" in capsys.readouterr().err
