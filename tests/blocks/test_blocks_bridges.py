@@ -148,6 +148,22 @@ def test_pretrained_paths_are_relative_to_the_graph_file(tmp_path, monkeypatch):
     assert api.validate(graph).spec.modules[0].args["pretrained"] == str(folder.resolve())
 
 
+def test_a_base_file_s_pretrained_paths_stay_relative_to_the_base(tmp_path, monkeypatch):
+    import yaml
+
+    (tmp_path / "graphs" / "unet").mkdir(parents=True)
+    graph = unet_graph(pretrained="unet")
+    graph["modules"]["enc"] = {"block": "transformers.CLIPTextModel", "pretrained": "org/clip"}   # a hub id
+    (tmp_path / "graphs" / "base.yaml").write_text(yaml.safe_dump(graph))
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "exp" / "child.yaml").write_text("extends: ../graphs/base.yaml\n")
+    monkeypatch.chdir("/")
+    spec = api.load(tmp_path / "exp" / "child.yaml")
+    assert spec.data["modules"]["eps_net"]["pretrained"] == "../graphs/unet"
+    args = {m.name: m.args["pretrained"] for m in spec.modules}
+    assert args == {"eps_net": str((tmp_path / "graphs" / "unet").resolve()), "enc": "org/clip"}
+
+
 def test_a_run_of_a_graph_with_a_relative_pretrained_path_reopens_from_anywhere(tmp_path, monkeypatch):
     import yaml
 
