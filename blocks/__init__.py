@@ -6,11 +6,16 @@ A block is a small final `nn.Module` whose `__init__` takes explicit keyword-onl
 (and `(x, t, y)` when class-conditional); class labels y are int64 [B], −1 the null condition
 where a block supports classifier-free guidance.
 Every block builds and runs on the `meta` device.
+
+Models of diffusers, timm and transformers are blocks too, through the namespaces registered at
+the end (`diffusers.<ModelClass>`, `transformers.<ModelClass>`, `timm`; composer/blocks/bridges/):
+their libraries are imported only when a graph names one of their blocks.
 """
 from __future__ import annotations
 
 from composer.registry import Registry
 
+from composer.blocks.bridges import NAMESPACES
 from composer.blocks.autoencoder import ConvDecoder, ConvEncoder
 from composer.blocks.basic import BatchNorm, Conv2d, ConvTranspose2d, Dropout, Flatten, GroupNorm, InstanceNorm, LeakyReLU, Linear, Rearrange, ReLU, Reshape, Sigmoid, SiLU, Tanh
 from composer.blocks.conditional import ClassEmbedding, ConditionalDCGANDiscriminator, ConditionalDCGANGenerator, PairDiscriminator, UNetGenerator
@@ -62,6 +67,9 @@ BLOCKS = Registry("block", {
     "PairDiscriminator": PairDiscriminator,
     "UNetGenerator": UNetGenerator,
 })
+
+for _prefix, _resolver in NAMESPACES.items():
+    BLOCKS.namespace(_prefix, _resolver)
 
 REGISTRIES = {"blocks": BLOCKS}   # what this package declares (composer.registry.get)
 

@@ -52,7 +52,8 @@ def test_get_returns_a_registry_with_a_json_listing(kind):
     entries = registry.get(kind)
     assert isinstance(entries, registry.Registry) and len(entries) > 0
     listing = json.loads(json.dumps(entries.describe()))
-    assert [item["name"] for item in listing] == sorted(entries)
+    namespaces = [n.shown for _, n in sorted(entries.namespaces.items())]     # one line per namespace, last
+    assert [item["name"] for item in listing] == sorted(entries) + namespaces
     assert all(set(item) >= {"name", "doc", "origin", "arguments"} for item in listing)
 
 

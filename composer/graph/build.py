@@ -203,10 +203,11 @@ def _check_terms(spec: Spec, graph: Graph) -> None:
     for module in spec.modules:
         if graph.param_counts[module.name] and module.name not in graph.owner and module.name in used:
             trained_by_terms = any(module.name in (t.trains or ()) for t in graph.terms)
-            if trained_by_terms or not module.weights:
+            if trained_by_terms or not (module.weights or module.args.get("pretrained")):
                 raise spec.error(f"module '{module.name}' has {graph.param_counts[module.name]:,} parameters "
                                  "but no optimizer updates it: add it to an optimizer's params "
-                                 "(or give it 'weights:' to use it fixed)", "modules", module.name)
+                                 "(or give it 'weights:', or a bridged block 'pretrained:', to use it fixed)",
+                                 "modules", module.name)
     for term in graph.terms:
         moved = set(graph.term_trains(term))
         for module in graph.upstream[term.name]:

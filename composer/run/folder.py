@@ -150,7 +150,8 @@ class RunFolder:
     # ------------------------------------------------------------------ writing
     def write_spec(self, spec, sources: dict[str, Path]) -> None:
         """spec.yaml, with each module's `weights:` file (`sources`: module -> its file) copied
-        into inputs/ and named relative to the folder, so the run folder is self-contained."""
+        into inputs/ and named relative to the folder, so the run folder is self-contained; a
+        bridged block's `pretrained:` folder (often gigabytes) is named by its absolute path."""
         import copy
 
         self.root.mkdir(parents=True, exist_ok=True)
@@ -161,6 +162,10 @@ class RunFolder:
             if source.resolve() != target.resolve():
                 shutil.copyfile(source, target)
             data["modules"][module]["weights"] = self.input_name(module)
+        for module in spec.modules:     # a bridged block's `pretrained:` as resolved from the graph's folder
+            resolved = module.args.get("pretrained")
+            if isinstance(resolved, str) and Path(resolved).is_absolute() and isinstance(data["modules"][module.name], dict):
+                data["modules"][module.name]["pretrained"] = resolved
         self.spec.write_text(yaml.safe_dump(data, sort_keys=False))
 
     def record_changes(self, step: int, changes: list[str]) -> None:

@@ -83,14 +83,18 @@ def _bases(path: Path, value, locs: Locs) -> list[tuple[Path, Loc]]:
 
 
 def _rebase_weights(data: dict, base_dir: Path, own_dir: Path) -> None:
-    """`weights:` paths are relative to the graph file's folder (checkpoint.weights_path); a base
-    in another folder names its files relative to its own, so they are rewritten for this one."""
+    """`weights:` and a block's `pretrained:` paths are relative to the graph file's folder
+    (checkpoint.weights_path, values.graph_relative); a base in another folder names its files
+    relative to its own, so they are rewritten for this one (`pretrained:` only where the path
+    exists there: it may be a hub id)."""
     modules = data.get("modules")
     for module in modules.values() if isinstance(modules, dict) else ():
         for entry in module if isinstance(module, list) else [module]:
-            weights = entry.get("weights") if isinstance(entry, dict) else None
-            if isinstance(weights, str) and weights and not Path(weights).is_absolute():
-                entry["weights"] = os.path.relpath(base_dir / weights, own_dir)
+            for key in ("weights", "pretrained"):
+                value = entry.get(key) if isinstance(entry, dict) else None
+                if isinstance(value, str) and value and not Path(value).is_absolute() \
+                        and (key == "weights" or (base_dir / value).exists()):
+                    entry[key] = os.path.relpath(base_dir / value, own_dir)
 
 
 def merge(base: dict, base_locs: Locs, over: dict, over_locs: Locs) -> tuple[dict, Locs]:

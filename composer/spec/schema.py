@@ -14,7 +14,7 @@ from composer.spec.flowexpr import FlowSyntaxError
 from composer.spec.flowexpr import parse as parse_call
 from composer.spec.extends import load_graph
 from composer.spec.references import escape_literals, resolve
-from composer.spec.values import check_range, check_train, finite, same_kind
+from composer.spec.values import check_range, check_train, finite, graph_relative, same_kind
 from composer.spec.yamlio import Locs, apply_overrides
 
 SECTIONS = ("name", "plugins", "inputs", "modules", "flow", "objectives", "optimizers", "phases",
@@ -263,7 +263,7 @@ class _Parser:
         if "block" not in body:
             raise self.fail("a module needs 'block' (a name from the block registry) or a list of layers", path)
         block, weights = body.pop("block"), body.pop("weights", None)
-        return ModuleSpec(name, str(block), body, (), weights, self.loc(path))
+        return ModuleSpec(name, str(block), graph_relative(body, self.file), (), weights, self.loc(path))
 
     def flow(self, path, name, value) -> FlowSpec:
         if isinstance(value, str):

@@ -5,6 +5,7 @@ EMA decays, trackers). Used by the parser in spec.py; `p` is that parser (its `f
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from composer.errors import did_you_mean
 from composer import registry
@@ -145,3 +146,14 @@ def check_optimizer(spec, opt, total: int) -> None:
     if not all(isinstance(f, (int, float)) and math.isfinite(f) and f >= 0 for f in factors):
         raise spec.error(f"lr schedule {kind} gives factors {factors}: expected finite numbers >= 0",
                          "optimizers", opt.name, "lr_schedule")
+
+
+def graph_relative(args: dict, file: str) -> dict:
+    """A block's `pretrained:` path is relative to the graph file's folder, as `weights:` is
+    (composer/run/checkpoint.py weights_path): a relative path found there is made absolute for
+    the block; anything else (a path from the working directory, a hub id) is passed unchanged."""
+    value = args.get("pretrained")
+    if not isinstance(value, str) or not value or Path(value).expanduser().is_absolute():
+        return args
+    found = Path(file).parent / value
+    return {**args, "pretrained": str(found.resolve())} if found.exists() else args
