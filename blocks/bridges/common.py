@@ -28,10 +28,11 @@ class Bridged:
     block) plus the bridge's own (`pretrained`, `allow_download`, and per family e.g.
     `timestep_scale`)."""
 
-    def __init__(self, name: str, build, params: list[inspect.Parameter], doc: str, meta_shapes: bool = True):
+    def __init__(self, name: str, build, params: list[inspect.Parameter], doc: str, adapter):
         self.__name__ = self.__qualname__ = name
         self.__doc__ = doc
-        self.meta_shapes = meta_shapes     # the adapter's: shapes on the meta device, else one CPU forward
+        self.meta_shapes = adapter.meta_shapes      # the adapter's: shapes on the meta device, else one CPU forward
+        self.flow_methods = getattr(adapter, "flow_methods", ())   # what the flow may call: `vae.encode(x)`
         self.__signature__ = inspect.Signature(_unique(params))
         self._build = build
 

@@ -68,6 +68,7 @@ class DiffusersAutoencoder(nn.Module):
     encode(x) -> (mean, logvar) and decode(z) -> image; `scaling_factor` from its config."""
 
     meta_shapes = True
+    flow_methods = ("encode", "decode")   # h: vae.encode(x) -> (mean, logvar); vae.decode(z)
 
     def __init__(self, model: nn.Module):
         super().__init__()
@@ -152,7 +153,7 @@ class DiffusersNamespace(Namespace):
         own = DENOISER_KEYWORDS if adapter is DiffusersDenoiser else []
         doc = f"diffusers.{cls.__name__} through {adapter.__name__}: {first_paragraph(adapter)}"
         build = lambda **kwargs: build_block(cls, adapter, params, **kwargs)  # noqa: E731
-        return Bridged(f"diffusers.{cls.__name__}", build, [*BRIDGE_KEYWORDS, *own, *params], doc, adapter.meta_shapes)
+        return Bridged(f"diffusers.{cls.__name__}", build, [*BRIDGE_KEYWORDS, *own, *params], doc, adapter)
 
 
 def build_block(cls, adapter, params, *, pretrained=None, allow_download=False, **kwargs) -> nn.Module:

@@ -60,7 +60,7 @@ class TimmNamespace(Namespace):
         if self._entry is None:
             params = [P("model", P.KEYWORD_ONLY, annotation="str"), *BRIDGE_KEYWORDS, P("options", P.VAR_KEYWORD)]
             self._entry = Bridged("timm", build_block, params, f"timm: {first_paragraph(TimmModel)}",
-                                  TimmModel.meta_shapes)
+                                  TimmModel)
         return self._entry
 
     def names(self) -> list[str]:

@@ -32,6 +32,7 @@ class TransformersModel(nn.Module):
     output's first field (last_hidden_state of a base model); pooled(*tensors) -> pooler_output."""
 
     meta_shapes = True   # measured for CLIPTextModel: builds and runs on the meta device
+    flow_methods = ("pooled",)   # the pooled output: pooled: text_encoder.pooled(ids)
 
     def __init__(self, model: nn.Module):
         super().__init__()
@@ -84,7 +85,7 @@ class TransformersNamespace(Namespace):
         doc = f"transformers.{cls.__name__} ({cls.config_class.__name__} keywords): {first_paragraph(TransformersModel)}"
         build = lambda **kwargs: build_block(cls, params, **kwargs)  # noqa: E731
         return Bridged(f"transformers.{cls.__name__}", build, [*BRIDGE_KEYWORDS, *params], doc,
-                       TransformersModel.meta_shapes)
+                       TransformersModel)
 
 
 def build_block(cls, params, *, pretrained=None, allow_download=False, **values) -> nn.Module:

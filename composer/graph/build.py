@@ -26,6 +26,7 @@ class Graph:
     param_counts: dict[str, int] = field(default_factory=dict)
     shapes: dict[str, tuple] = field(default_factory=dict)   # node -> per-sample shape
     generators: dict = field(default_factory=dict)           # objective -> its recipe's Generator
+    shapes_on: str = ""                                      # "meta" or "cpu": how shapes were inferred
 
     @cached_property
     def upstream(self) -> dict[str, frozenset]:
@@ -83,14 +84,15 @@ def build(spec: Spec, check_shapes: bool = True) -> Graph:
     ordered = {name: table[name] for name in nx.lexicographical_topological_sort(dag, key=_order(table))}
     graph = Graph(spec, ordered, dag, {}, generators=lowered.generators)
     from composer.graph.modules import build_modules, count_parameters
-    from composer.graph.shapes import infer_shapes
+    from composer.graph.shapes import check_device, infer_shapes
 
     graph.param_counts = count_parameters(build_modules(spec, "meta"))
     graph.owner = _owners(spec, graph)
     _check_terms(spec, graph)
     check_training(spec, graph)
     if check_shapes:
-        graph.shapes = infer_shapes(graph)
+        device = check_device(spec, graph.param_counts)
+        graph.shapes, graph.shapes_on = infer_shapes(graph, device), device.type
         check_sample_shapes(spec, graph)
     return graph
 

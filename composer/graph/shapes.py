@@ -23,13 +23,26 @@ normal_ are Python decompositions that import torch._dynamo on first use."""
 
 
 def check_device(spec: Spec, param_counts: dict[str, int]) -> torch.device:
+    """The CPU (zero inputs, one forward) for small graphs and for graphs with a block that cannot
+    run on meta tensors (its registry entry says `meta_shapes = False`); else the meta device."""
     from composer.data.inputs import fields
 
+    if not all(_meta_capable(m) for m in spec.modules):
+        return torch.device("cpu")
     batch = max([spec.batch_of(i.name) for i in spec.inputs] + [spec.train.batch])
     sizes = [math.prod(shape) for i in spec.inputs if i.kind == "data" for shape, _ in fields(spec, i).values()]
     work, values = CPU_CHECK_BUDGET
     small = sum(param_counts.values()) * batch <= work and max(sizes, default=0) <= values
     return torch.device("cpu" if small else "meta")
+
+
+def _meta_capable(module) -> bool:
+    from composer import registry
+
+    if module.layers:
+        return all(_meta_capable(layer) for layer in module.layers)
+    blocks = registry.get("blocks")
+    return module.block not in blocks or getattr(blocks[module.block], "meta_shapes", True)
 
 
 def infer_shapes(graph, device: torch.device | None = None) -> dict[str, tuple | list]:

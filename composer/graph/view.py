@@ -52,6 +52,10 @@ def format_table(plan: Plan) -> str:
     lines.append("")
     lines.append("forward calls per step: " + ", ".join(f"{m} {n}" for m, n in calls.items()))
     lines.append("parameters: " + ", ".join(f"{m} {n:,}" for m, n in graph.param_counts.items()))
+    bridged = _bridged(plan.spec)
+    if bridged and graph.shapes_on:
+        how = "on the meta device" if graph.shapes_on == "meta" else "by one forward on zero CPU tensors"
+        lines.append(f"shapes: checked {how} (library blocks: {', '.join(bridged)})")
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -111,3 +115,13 @@ def to_json(plan: Plan) -> dict:
         "forward_calls_per_step": plan.forward_calls(),
         "shapes": {k: list(v) for k, v in plan.graph.shapes.items()},
     }
+
+
+def _bridged(spec) -> list[str]:
+    """The modules whose block comes from a library bridge (`diffusers.X`, `timm`, ...)."""
+    from composer import registry
+    from composer.blocks.bridges.common import Bridged
+
+    blocks = registry.get("blocks")
+    return [m.name for m in spec.modules if isinstance(m.block, str) and m.block in blocks
+            and isinstance(blocks[m.block], Bridged)]

@@ -18,6 +18,7 @@ from composer.run.callbacks import Callback
 from composer.run.default_callbacks import callbacks_for
 from composer.run.folder import RunFolder
 from composer.run.runner import NonFiniteLoss, Runner
+from composer.text import flatten
 
 __all__ = ["Callback", "Trainer", "spec_changes"]
 
@@ -160,17 +161,14 @@ never did)."""
 
 
 def spec_changes(old: dict, new: dict) -> list[str]:
-    """`key.path: old -> new` for every difference that changes training (a module's `weights:`
-    path is compared by the run's own copy, so it is left out)."""
-    def flat(data, path=()):
-        if isinstance(data, dict):
-            return {k: v for key, value in data.items() for k, v in flat(value, path + (key,)).items()}
-        return {path: data}
-
-    a, b = flat(old), flat(new)
+    """`key.path: old -> new` for every difference that changes training (a module's `weights:` and
+    `pretrained:` paths are left out: the run folder's spec.yaml names its own copy or the absolute
+    path, the graph file the path as written)."""
+    a, b = flatten(old), flatten(new)
     out = []
     for path in sorted(set(a) | set(b), key=lambda p: tuple(map(str, p))):
-        if any(path[:len(u)] == u for u in UNTRAINED) or path[-1:] == ("weights",) or a.get(path) == b.get(path):
+        if (any(path[:len(u)] == u for u in UNTRAINED) or path[-1:] in (("weights",), ("pretrained",))
+                or a.get(path) == b.get(path)):
             continue
         out.append(f"{'.'.join(map(str, path))}: {a.get(path, '(none)')!r} -> {b.get(path, '(none)')!r}")
     return out

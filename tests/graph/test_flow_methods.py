@@ -82,3 +82,22 @@ def test_a_block_without_flow_methods_offers_none(tiny_ae):
     data["flow"]["g"] = "G.forward(x)"
     with pytest.raises(SpecError, match=r"module G has no flow method 'forward': its block offers none"):
         api.validate(api.from_dict(data))
+
+
+def test_an_autoencoder_kl_offers_encode_and_decode_to_the_flow():
+    pytest.importorskip("diffusers")
+    vae = {"block": "diffusers.AutoencoderKL", "in_channels": 1, "out_channels": 1, "latent_channels": 2,
+           "block_out_channels": [8, 16], "down_block_types": ["DownEncoderBlock2D"] * 2,
+           "up_block_types": ["UpDecoderBlock2D"] * 2, "layers_per_block": 1, "norm_num_groups": 4,
+           "sample_size": 8}
+    data = {"name": "vae", "inputs": {"x": {"source": "digits", "size": 8}},
+            "modules": {"vae": vae},
+            "flow": {"h": "vae.encode(x)", "mean": "h[0]", "logvar": "h[1]", "rec": "vae.decode(mean)"},
+            "objectives": {"rec": {"recipe": "reconstruction", "target": "x", "prediction": "rec"},
+                           "kl": {"recipe": "kl_divergence", "mean": "mean", "logvar": "logvar", "weight": 1e-3}},
+            "optimizers": {"vae": {"params": ["vae"], "lr": 1e-3}}, "train": {"steps": 1, "batch": 4}}
+    plan = api.plan(api.from_dict(data))
+    assert plan.graph.shapes["mean"] == (2, 4, 4) and plan.graph.shapes["rec"] == (1, 8, 8)
+    assert "vae.encode(x)" in api.format_table(plan) and "shapes: checked" in api.format_table(plan)
+    logs = api.runner(plan, cpu=True).step()
+    assert set(logs) == {"rec.loss", "kl.loss"} and all(torch.isfinite(v) for v in logs.values())
