@@ -7,7 +7,7 @@ The configurations step side by side (bench/timing.py: interleaved rounds after 
 drawing its own data); memory is each configuration's peak step memory in its own child
 process (bench/memory.py). Phases per step are the one phase repeated (`schedule.repeat`), each
 repetition a full forward, backward and Adam step on a fresh batch. The 2-process run is
-`torchrun --nproc_per_node 2` with one thread per rank (tests/composer/test_distributed.py
+`torchrun --nproc_per_node 2` with one thread per rank (tests/distributed/test_distributed.py
 launches the same way), against the same script in one process.
 """
 from __future__ import annotations
