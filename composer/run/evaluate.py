@@ -24,12 +24,15 @@ def evaluate(runner, n: int | None = None) -> dict[str, float]:
             values = metric(runner=runner, **options)
         else:
             samples = generate(runner, n)
-            values = metric(samples, _reference(runner), **options)
+            values = metric(samples, reference_table_of(runner), **options)
         results.update({f"{name}.{k}": v for k, v in values.items()})
     return results
 
 
-def _reference(runner):
+def reference_table_of(runner):
+    """The data a runner's samples are scored against: the table of its `eval.reference` input,
+    or of its first data input when the graph names none (the reference of every metric that
+    takes `(samples, reference)`; also what bench/ scores saved samples against)."""
     spec = runner.spec
     name = spec.eval.reference or next((i.name for i in spec.inputs if i.kind == "data"), None)
     item = spec.input(name)
