@@ -67,6 +67,7 @@ def test_bf16_autocast_stays_within_2_percent_of_fp32_losses():
     assert max_gap(eager, bf16) <= 2 * (1 + (0.0199 / 0.01) ** 0.5) * 2e-4
 
 
+@pytest.mark.slow
 def test_compiled_modules_equal_eager_within_1e_5():
     eager = api.runner(api.from_dict(tiny_denoiser()), cpu=True)
     compiled = api.runner(api.from_dict(tiny_denoiser(compile=True)), cpu=True)
@@ -79,6 +80,7 @@ def test_compiled_modules_equal_eager_within_1e_5():
     assert list(compiled.raw["eps_net"].state_dict()) == list(eager.raw["eps_net"].state_dict())
 
 
+@pytest.mark.slow
 def test_compiled_dcgan_with_r1_trains_bit_identically_through_dynamo_and_aot_autograd():
     """The same graph capture and autograd split as inductor, without its code generation (the
     `aot_eager` backend, seconds instead of ~25 s cold): R1's double backward runs eager, the
