@@ -42,8 +42,9 @@ CONFIGS = {   # label -> overrides of graphs/diffusion.yaml (batch 64, width 32,
     "2 phases": ["schedule={repeat: {eps_net: 2}}"],
     "4 phases": ["schedule={repeat: {eps_net: 4}}"],
 }
-SMOKE = {"configs": ["batch 64 (base)", "2 phases"], "rounds": 1, "block": 1, "warmup": 1, "rank_steps": 2}
-"""--smoke: every part (interleaved configurations, memory children, torchrun ranks) in seconds."""
+SMOKE = {"configs": ["batch 64 (base)"], "rounds": 1, "block": 1, "warmup": 1, "rank_steps": 2}
+"""--smoke: every part (stepping, a memory child, torchrun ranks) in seconds; the one-process
+row of the ranks table runs bench/rank_steps.py in this process (a process start saved)."""
 
 
 def steps_table(rounds: int, block: int, labels=tuple(CONFIGS), warmup: int = 2, smoke: bool = False) -> list[str]:
@@ -77,8 +78,15 @@ def rank_rates(processes: int, steps: int, smoke: bool = False) -> list[dict]:
                   *(["--smoke"] if smoke else [])]
         launch = ([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes),
                    "--master_port", _port(), *script] if processes > 1 else [sys.executable, *script])
-        env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        subprocess.run(launch, env=env, capture_output=True, text=True, timeout=600, check=True)
+        if smoke and processes == 1:
+            import rank_steps
+
+            rank_steps.main(script[1:])
+        else:
+            env = {**os.environ, "OMP_NUM_THREADS": "1"}
+            proc = subprocess.run(launch, env=env, capture_output=True, text=True, timeout=600)
+            if proc.returncode:
+                raise RuntimeError(f"{' '.join(launch)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
         return [json.loads(path.read_text()) for path in sorted(Path(out).glob("rank_*.json"))]
 
 
