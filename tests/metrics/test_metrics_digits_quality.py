@@ -71,6 +71,7 @@ def test_real_digits_score_a_frechet_ratio_below_one_and_the_baseline_is_a_rando
     assert noisy["frechet_ratio"] > 1.5 * held_out["frechet_ratio"]
 
 
+@pytest.mark.slow
 def test_noise_scores_a_frechet_ratio_far_above_one():
     train = digits(split="train", size=16)
     noise = torch.rand(360, 1, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
