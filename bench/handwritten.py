@@ -8,7 +8,9 @@ the latent reused detached by the denoiser), the critic frozen for the generator
 constants of the noise schedule hoisted out of the loop, `zero_grad(set_to_none=True)`, no
 `.item()` in the step (but in junyanz's ImagePool coin flips, which the compiled pool shares). The loops follow pytorch/examples
 dcgan/main.py, junyanz/pytorch-CycleGAN-and-pix2pix `CycleGANModel.optimize_parameters` (with its
-`ImagePool`) and the DDPM/VP-SDE denoising step (Ho et al. 2020; Song et al. 2021).
+`ImagePool`) and the DDPM/VP-SDE denoising step (Ho et al. 2020; Song et al. 2021). Optimizer
+settings, learning-rate schedules and penalty weights are arguments, read from the graph file by
+bench/workloads.py; what the loops hard-code is the recipe itself.
 """
 from __future__ import annotations
 

@@ -107,8 +107,11 @@ def _cyclegan_feed(runner, gen):
 
 
 def _gan_hand(runner, **keys):
+    gan = _objective(runner, "gan")
+    if gan.get("penalty") != "r1" or gan.get("loss", "non_saturating") != "non_saturating":
+        raise ValueError("objectives.gan: the hand-written GANLoop is the non-saturating loss with R1")
     return hw.GANLoop(*_copies(runner, "G", "D"), adam_D=_adam(runner, "D"), adam_G=_adam(runner, "G"),
-                      gamma=_objective(runner, "gan").get("penalty_weight", 1.0), **keys)
+                      gamma=gan.get("penalty_weight", 10.0), **keys)   # 10: the recipe's default
 
 
 def _cyclegan_hand(runner):
