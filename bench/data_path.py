@@ -1,6 +1,7 @@
 """The lazy image-folder data path beside the training step: is the step ever data-bound?
 
     python bench/data_path.py [--images 2000] [--batch 64] [--steps 4] [--threads 1]
+    python bench/data_path.py --smoke     # CI: 32 images, batch 8, 1 round, 1 step
 
 Writes `--images` random 64x64 RGB PNGs to a temporary folder, then measures samples/s of
 - the data path alone: a `BatchStream` over the folder read lazily (`stream: true`) with 0 and 2
@@ -84,13 +85,21 @@ def step_rates(graphs: dict, steps: int) -> dict:
     return {name: runners[name].spec.train.batch / statistics.median(t[1:]) for name, t in times.items()}
 
 
-def main() -> None:
+SMOKE = {"images": 32, "batch": 8, "steps": 1, "rounds": 1}
+"""--smoke: every contender (lazy with 0 and 2 workers, in memory, the three steps) in seconds."""
+
+
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the data path alone")
     parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
+    parser.add_argument("--smoke", action="store_true", help="a few images and steps (CI)")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        vars(args).update(SMOKE)
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         folder = write_folder(Path(tmp), args.images)
@@ -98,7 +107,7 @@ def main() -> None:
         rows = data_rates(folder, args.batch, {"lazy folder, 0 workers": (True, 0),
                                                "lazy folder, 2 workers": (True, 2),
                                                "in-memory folder (gather)": (False, 0)},
-                          max(1, args.images // args.batch), rounds=3)
+                          max(1, args.images // args.batch), rounds=args.rounds)
         common = [f"train.batch={args.batch}", f"train.threads={args.threads}", "train.sample_every=0"]
         real = f"inputs.real={{source: image_folder, path: '{folder}', size: 64, channels: 3"
         rows.update(step_rates({

@@ -1,6 +1,7 @@
 """Fast modes (composer/fast.py) against the hand-written fp32 eager loop, side by side.
 
     python bench/fast_modes.py [--graphs dcgan diffusion] [--rounds 6] [--block 4] [--cold]
+    python bench/fast_modes.py --smoke    # CI: dcgan at batch 8, three eager modes, seconds
 
 Each mode is the same graph with `train.*` / optimizer overrides, stepping on the same batches
 as the hand-written loop (bench/handwritten.py), interleaved in rounds after warm-up
@@ -30,24 +31,28 @@ MODES = {   # label -> overrides; "{opt}" expands to every optimizer of the grap
     "channels-last + fused + compile": ["train.channels_last=true", "optimizers.{opt}.fused=true",
                                         "train.compile=true"],
 }
+SMOKE = {"graphs": ["dcgan"], "modes": ["eager fp32", "bf16 autocast", "fused Adam"], "rounds": 1, "block": 1,
+         "overrides": ["train.batch=8"]}
+"""--smoke: no compiled mode (a cold inductor compile alone takes ~20 s; tests/run/test_fast.py
+compiles a tiny MLP)."""
 
 
 def expand(overrides, optimizers) -> list[str]:
     return [o.format(opt=name) for o in overrides for name in (optimizers if "{opt}" in o else [None])]
 
 
-def measure(workload, rounds: int, block: int, modes: dict) -> list[tuple]:
+def measure(workload, rounds: int, block: int, modes: dict, common=()) -> list[tuple]:
     import torch
 
     from timing import CLOCK, interleave, median, ratios
     from workloads import batches
 
-    base = workload.runner()
+    base = workload.runner(*common)
     optimizers = [o.name for o in base.spec.optimizers]
     hand = workload.hand(base)
     runners, first = {}, {}
     for label, overrides in modes.items():
-        runner = workload.runner(*expand(overrides, optimizers))
+        runner = workload.runner(*common, *expand(overrides, optimizers))
         torch.set_num_threads(1)
         start = time.perf_counter()
         for batch in batches(workload, base, 3, seed=0):
@@ -84,14 +89,19 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--block", type=int, default=4)
     parser.add_argument("--cold", action="store_true", help="compile with an empty inductor cache")
+    parser.add_argument("--smoke", action="store_true", help="a few steps of one small graph (CI)")
+    parser.add_argument("overrides", nargs="*", help="k=v overrides for every graph and mode")
     args = parser.parse_args(argv)
+    if args.smoke:
+        vars(args).update(SMOKE)
     if args.cold:   # read when inductor is first imported, i.e. at the first compile
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="inductor-cold-")
     from workloads import WORKLOADS
 
     start = time.perf_counter()
     rows = [row for name in args.graphs
-            for row in measure(WORKLOADS[name], args.rounds, args.block, {m: MODES[m] for m in args.modes})]
+            for row in measure(WORKLOADS[name], args.rounds, args.block, {m: MODES[m] for m in args.modes},
+                               args.overrides)]
     print(f"fast modes: seeds 0 (warm-up) and 1, {args.rounds} rounds x {args.block} steps, 1 thread, "
           f"inductor cache {'cold' if args.cold else 'as found'}, load average {os.getloadavg()[0]:.1f}, "
           f"{time.perf_counter() - start:.0f} s")

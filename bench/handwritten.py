@@ -8,7 +8,9 @@ the latent reused detached by the denoiser), the critic frozen for the generator
 constants of the noise schedule hoisted out of the loop, `zero_grad(set_to_none=True)`, no
 `.item()` in the step (but in junyanz's ImagePool coin flips, which the compiled pool shares). The loops follow pytorch/examples
 dcgan/main.py, junyanz/pytorch-CycleGAN-and-pix2pix `CycleGANModel.optimize_parameters` (with its
-`ImagePool`) and the DDPM/VP-SDE denoising step (Ho et al. 2020; Song et al. 2021).
+`ImagePool`) and the DDPM/VP-SDE denoising step (Ho et al. 2020; Song et al. 2021). Optimizer
+settings, learning-rate schedules and penalty weights are arguments, read from the graph file by
+bench/workloads.py; what the loops hard-code is the recipe itself.
 """
 from __future__ import annotations
 
@@ -20,7 +22,6 @@ import torch.nn.functional as F
 from composer.run.optim import cosine
 
 BETA_MIN, BETA_MAX, T_EPS = 0.1, 20.0, 1e-3     # the VP-SDE of graphs/diffusion*.yaml
-ADAM_GAN = dict(lr=2e-4, betas=(0.5, 0.999))
 
 
 def r1(D, real, *cond):
@@ -33,13 +34,14 @@ def r1(D, real, *cond):
 class GANLoop:
     """pytorch/examples' DCGAN step on logits plus R1: D on real, fake = G(z) once, D on
     fake.detach(), step D; D on the same fake, step G. `cond` keys make it class-conditional
-    (Mirza & Osindero 2014): D(x, y) and G(z, y)."""
+    (Mirza & Osindero 2014): D(x, y) and G(z, y). `adam_D`, `adam_G`: Adam's keyword arguments
+    (the graph's optimizers, read by bench/workloads.py); `gamma`: the R1 weight."""
 
-    def __init__(self, G, D, *, real="real", z="z", real_y=None, fake_y=None, gamma=1.0):
+    def __init__(self, G, D, *, adam_D, adam_G, gamma, real="real", z="z", real_y=None, fake_y=None):
         self.G, self.D, self.gamma = G, D, gamma
         self.keys = real, z, real_y, fake_y
-        self.opt_D = torch.optim.Adam(D.parameters(), **ADAM_GAN)
-        self.opt_G = torch.optim.Adam(G.parameters(), **ADAM_GAN)
+        self.opt_D = torch.optim.Adam(D.parameters(), **adam_D)
+        self.opt_G = torch.optim.Adam(G.parameters(), **adam_G)
 
     def step(self, batch):
         real_key, z_key, real_y, fake_y = self.keys
@@ -86,15 +88,16 @@ class ImagePool:
 
 class CycleGANLoop:
     """junyanz's `optimize_parameters`: forward both cycles; G step with both Ds frozen (LSGAN,
-    cycle x10, identity x5); D step on pooled, detached fakes, losses x0.5."""
+    cycle x10, identity x5); D step on pooled, detached fakes, losses x0.5; both learning rates
+    decay linearly to 0 from step `start` of `total` (graphs/cyclegan.yaml)."""
 
-    def __init__(self, G_AB, G_BA, D_A, D_B, pool_generator, pool=50, lam=10.0, lam_idt=0.5):
+    def __init__(self, G_AB, G_BA, D_A, D_B, pool_generator, *, adam_G, adam_D, total, start,
+                 pool=50, lam=10.0, lam_idt=0.5):
         self.G_AB, self.G_BA, self.D_A, self.D_B = G_AB, G_BA, D_A, D_B
         self.lam, self.lam_idt = lam, lam_idt
-        self.opt_G = torch.optim.Adam([*G_AB.parameters(), *G_BA.parameters()], **ADAM_GAN)
-        self.opt_D = torch.optim.Adam([*D_A.parameters(), *D_B.parameters()], **ADAM_GAN)
+        self.opt_G = torch.optim.Adam([*G_AB.parameters(), *G_BA.parameters()], **adam_G)
+        self.opt_D = torch.optim.Adam([*D_A.parameters(), *D_B.parameters()], **adam_D)
         self.pool_A, self.pool_B = ImagePool(pool, pool_generator), ImagePool(pool, pool_generator)
-        total, start = 1200, 600                  # graphs/cyclegan.yaml: linear decay from 600 of 1200
         decay = lambda s: 1.0 if s < start else max(0.0, 1.0 - (s - start) / (total - start))  # noqa: E731
         self.schedules = [torch.optim.lr_scheduler.LambdaLR(o, decay) for o in (self.opt_G, self.opt_D)]
 
@@ -160,10 +163,10 @@ class DiffusionLoop:
     """The DSM step: x_t = gamma_t x0 + sigma_t eps, MSE of eps_theta(x_t, t[, y]) to eps, clip 1,
     Adam, cosine LR with warm-up (graphs/diffusion.yaml, diffusion_cfg.yaml with `cond`)."""
 
-    def __init__(self, net, *, data="x0", cond=None, total=4000, clip=1.0):
+    def __init__(self, net, *, adam, total, warmup, data="x0", cond=None, clip=1.0):
         self.eps_net, self.data, self.cond, self.clip = net, data, cond, clip
-        self.opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: cosine(s, total=total, warmup=200))
+        self.opt = torch.optim.Adam(net.parameters(), **adam)
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: cosine(s, total=total, warmup=warmup))
         self.vp = VPTime()
 
     def step(self, batch):
@@ -173,21 +176,22 @@ class DiffusionLoop:
         loss = (self.eps_net(self.vp.noised(x0, t, eps), t, *cond) - eps).pow(2).flatten(1).mean(1).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.eps_net.parameters(), self.clip)
+        if self.clip:
+            torch.nn.utils.clip_grad_norm_(self.eps_net.parameters(), self.clip)
         self.opt.step()
         self.schedule.step()
 
 
 class LatentDiffusionLoop:
     """Autoencoder step (L1 reconstruction), then the DSM step on the same latent, detached
-    (graphs/latent_diffusion.yaml: two optimizers, clip 1, cosine LR)."""
+    (graphs/latent_diffusion.yaml: two optimizers, clip 1, one cosine LR schedule for both)."""
 
-    def __init__(self, enc, dec, eps_net, total=4000, clip=1.0):
+    def __init__(self, enc, dec, eps_net, *, adam_ae, adam_eps, total, warmup, clip=1.0):
         self.enc, self.dec, self.clip = enc, dec, clip
         self.ae_params = [*enc.parameters(), *dec.parameters()]
-        self.opt = torch.optim.Adam(self.ae_params, lr=1e-3)
-        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: cosine(s, total=total, warmup=200))
-        self.dsm = DiffusionLoop(eps_net, data="z", total=total, clip=clip)
+        self.opt = torch.optim.Adam(self.ae_params, **adam_ae)
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: cosine(s, total=total, warmup=warmup))
+        self.dsm = DiffusionLoop(eps_net, adam=adam_eps, total=total, warmup=warmup, data="z", clip=clip)
 
     def step(self, batch):
         x = batch["x"]
@@ -195,7 +199,8 @@ class LatentDiffusionLoop:
         loss = (self.dec(z) - x).abs().flatten(1).mean(1).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.ae_params, self.clip)
+        if self.clip:
+            torch.nn.utils.clip_grad_norm_(self.ae_params, self.clip)
         self.opt.step()
         self.schedule.step()
         self.dsm.step({**batch, "z": z.detach()})

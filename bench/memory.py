@@ -1,6 +1,6 @@
 """Peak memory of one contender's training steps, alone in this process (bench/timing.py runs it).
 
-    python bench/memory.py WORKLOAD compiled|hand [--steps 6] [--threads 1] [OVERRIDE ...]
+    python bench/memory.py WORKLOAD compiled|hand [--steps 6] [--threads 1] [--smoke] [OVERRIDE ...]
 
 Prints one JSON line: the resident set before the first step (the Runner, the hand-written copy
 and the batches all built), the peak resident set (VmHWM) after the steps, and their
@@ -35,14 +35,17 @@ def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("workload", choices=sorted(WORKLOADS))
     parser.add_argument("who", choices=("compiled", "hand"))
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--smoke", action="store_true", help="2 steps (CI)")
     parser.add_argument("overrides", nargs="*")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.steps = 2
     workload = WORKLOADS[args.workload]
     runner = workload.runner(*args.overrides, threads=args.threads)
     torch.set_num_threads(args.threads)

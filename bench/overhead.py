@@ -1,6 +1,7 @@
 """Interpreter overhead: every shipped recipe, compiled graph vs its hand-written PyTorch loop.
 
     python bench/overhead.py [--graphs dcgan cyclegan ...] [--rounds 7] [--block 6] [--threads 1]
+    python bench/overhead.py --smoke      # CI: dcgan at batch 8, 2 rounds x 1 step, seconds
 
 For each graph: the Runner and a hand-written loop (bench/handwritten.py) start from the same
 weights and step on the same batches (bench/workloads.py), interleaved in blocks after warm-up
@@ -25,6 +26,9 @@ from timing import CLOCK, interleave, median, peak_memory, ratios  # noqa: E402
 from workloads import WORKLOADS, batches, count_forwards, hand_modules  # noqa: E402
 
 SEED = 1
+SMOKE = {"graphs": ["dcgan"], "rounds": 2, "block": 1, "warmup": 1, "overrides": ["train.batch=8"]}
+"""--smoke: the same code path (memory children, interleaved steps, parity, table) in seconds."""
+GAP_TOLERANCE = 1e-5    # same arithmetic: 0 on the CPU; a hand-written twin past this is another recipe
 
 
 def parameter_gap(runner, loop) -> float:
@@ -45,13 +49,13 @@ def data_rate(runner, names, seconds: float = 0.3) -> float:
     return count / len(names) / (time.perf_counter() - start)
 
 
-def measure(workload, rounds: int, block: int, threads: int) -> dict:
-    runner = workload.runner(threads=threads)
+def measure(workload, rounds: int, block: int, threads: int, warmup: int = 2, overrides=()) -> dict:
+    runner = workload.runner(*overrides, threads=threads)
     torch.set_num_threads(threads)
     loop = workload.hand(runner)
     make_block = lambda: batches(workload, runner, block, seed=SEED + runner.step_count)  # noqa: E731
     calls_before = dict(runner.forward_calls)
-    times = interleave({"compiled": runner.step, "hand": loop.step}, make_block, rounds, warmup=2)
+    times = interleave({"compiled": runner.step, "hand": loop.step}, make_block, rounds, warmup=warmup)
     steps = runner.step_count
     forwards = {m: (runner.forward_calls[m] - calls_before[m]) / steps for m in runner.forward_calls}
     gap = parameter_gap(runner, loop)
@@ -93,16 +97,27 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--block", type=int, default=6)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--smoke", action="store_true", help="a few steps of one small graph (CI)")
+    parser.add_argument("overrides", nargs="*", help="k=v overrides for every graph")
     args = parser.parse_args(argv)
+    if args.smoke:
+        vars(args).update(SMOKE)
     start = time.perf_counter()
-    jobs = [[name, who, "--threads", str(args.threads)] for name in args.graphs for who in ("compiled", "hand")]
+    options = ["--threads", str(args.threads), *(["--smoke"] if args.smoke else [])]
+    jobs = [[name, who, *args.overrides, *options] for name in args.graphs for who in ("compiled", "hand")]
     memory = {(j[0], j[1]): m for j, m in zip(jobs, peak_memory(jobs))}
-    rows = [measure(WORKLOADS[name], args.rounds, args.block, args.threads) for name in args.graphs]
+    rows = [measure(WORKLOADS[name], args.rounds, args.block, args.threads, args.warmup, args.overrides)
+            for name in args.graphs]
     print(f"overhead: seeds {SEED}+step (batches), graph seeds (weights), {args.rounds} rounds x {args.block} "
-          "steps after 2 warm-up steps, "
+          f"steps after {args.warmup} warm-up steps, "
           f"{args.threads} thread(s), torch {torch.__version__}, load average {os.getloadavg()[0]:.1f}, "
-          f"{time.perf_counter() - start:.0f} s")
+          f"{time.perf_counter() - start:.0f} s" + (f", overrides {' '.join(args.overrides)}" if args.overrides else ""))
     print(table(rows, memory))
+    apart = [f"{row['name']} {row['gap']:.1e}" for row in rows if row["gap"] > GAP_TOLERANCE]
+    if apart:
+        raise SystemExit(f"overhead: the hand-written loop ended apart from the compiled one ({', '.join(apart)}): "
+                         "bench/handwritten.py no longer does what the graph file does")
 
 
 if __name__ == "__main__":

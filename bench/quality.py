@@ -19,6 +19,7 @@ Markdown table (mean ± standard error over seeds, then every seed's value) and 
     python bench/quality.py --graphs dcgan diffusion --seeds 1 --out bench/results/digits.md
     python bench/quality.py --graphs gan_ring:10 dcgan:3                # seeds per graph
     python bench/quality.py --reuse ...                       # score runs already trained
+    python bench/quality.py --smoke     # CI: gan_ring, 1 seed, 20 steps, in a temporary folder
 
 Train time is the wall time of the run and its CPU time (user + system, all threads), which
 does not grow with the load of a shared machine.
@@ -32,6 +33,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,6 +44,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 MIXTURES = ("gan_ring", "gan_grid", "diffusion_2d")
 OVERRIDES = {"cyclegan": ["eval.metrics.translation.frechet=true"]}
+SMOKE = {"graphs": ["gan_ring"], "seeds": 1, "first_seed": 0, "reuse": False}
+SMOKE_TRAIN = ["train.steps=20", "train.log_every=10"]
 
 # PacGAN (Lin et al. 2018) Table 1 and VEEGAN (Srivastava et al. 2017) Table 1, as quoted there:
 # (modes, high-quality %, reverse KL); VEEGAN reports no reverse KL.
@@ -251,8 +255,19 @@ def main(argv=None) -> int:
     parser.add_argument("--figures", default=str(RESULTS))
     parser.add_argument("--out", default=str(RESULTS / "quality.md"))
     parser.add_argument("--reuse", action="store_true", help="score runs already trained instead of retraining")
+    parser.add_argument("--smoke", action="store_true", help="one 2D graph, 1 seed, 20 steps, a temporary folder (CI)")
     parser.add_argument("overrides", nargs="*", help="k=v overrides for every graph")
     args = parser.parse_args(argv)
+    if not args.smoke:
+        return run_all(args)
+    with tempfile.TemporaryDirectory() as tmp:
+        vars(args).update(SMOKE, runs=tmp, figures=tmp, out=str(Path(tmp) / "quality.md"),
+                          overrides=[*SMOKE_TRAIN, *args.overrides])
+        return run_all(args)
+
+
+def run_all(args) -> int:
+    """Train (or reuse) every graph and seed, draw its figure, write and print the report."""
     runs, figures = Path(args.runs), Path(args.figures)
     figures.mkdir(parents=True, exist_ok=True)
     by_kind: dict[str, list[str]] = {}

@@ -4,7 +4,8 @@
     torchrun --nproc_per_node 2 bench/rank_steps.py GRAPH.yaml --steps 20 ...    # gloo, 2 ranks
 
 Every rank writes OUT/rank_R.json (default: prints it): its rank, the world size, the median
-seconds per step (blocks of 5 after 3 warm-up steps) and its samples/s (its own batch / step time).
+seconds per step (blocks of 5 after 3 warm-up steps; with --smoke, of 1 after 1) and its samples/s
+(its own batch / step time).
 """
 from __future__ import annotations
 
@@ -19,22 +20,24 @@ import torch
 from composer import api
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("graph")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--smoke", action="store_true", help="1 warm-up step, blocks of 1 (CI)")
     parser.add_argument("overrides", nargs="*")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    warmup, size = (1, 1) if args.smoke else (3, 5)
     runner = api.runner(args.graph, ["train.ema={}", "train.threads=1", *args.overrides], cpu=True)
-    for _ in range(3):
+    for _ in range(warmup):
         runner.step()
     blocks = []
-    for _ in range(max(1, args.steps // 5)):
+    for _ in range(max(1, args.steps // size)):
         start = time.perf_counter()
-        for _ in range(5):
+        for _ in range(size):
             runner.step()
-        blocks.append((time.perf_counter() - start) / 5)
+        blocks.append((time.perf_counter() - start) / size)
     step_s = statistics.median(blocks)
     batch = runner.spec.train.batch
     rank = runner.accelerator.process_index

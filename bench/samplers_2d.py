@@ -10,6 +10,7 @@ share: a sampler that shrinks every mode scores above the exact mixture's 98.9% 
     python bench/samplers_2d.py                     # trains into runs/bench_diffusion_2d first
     python bench/samplers_2d.py RUN_DIR             # a run of graphs/diffusion_2d.yaml
     python bench/samplers_2d.py RUN_DIR --seeds 1 --out /tmp/table.md
+    python bench/samplers_2d.py --smoke             # CI: 10 training steps, 2 and 4 sampling steps, a temp folder
 
 Writes the Markdown table to bench/samplers_2d.md (or --out) and prints it.
 """
@@ -19,6 +20,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,14 +40,20 @@ STEPS = {"euler_maruyama": (10, 20, 50, 100, 1000), "euler": (10, 20, 50, 100), 
 SPACING_STEPS = {"euler_maruyama": (20, 100, 1000), "euler": (10, 20, 50), "heun": (10, 20, 50),
                  "ddim": (10, 20, 50), "dpmpp_2m": (10, 20, 50)}
 NFE = {"heun": lambda steps: 2 * steps}
+FULL = {"steps": STEPS, "spacing_steps": SPACING_STEPS, "sde": 1000, "ode": (20, 100)}
+"""The grid of cells: default spacings, every spacing, the SDE and ODE step counts of the summary."""
+SMOKE = {"steps": {s: (2, 4) for s in STEPS}, "spacing_steps": {"heun": (2,)}, "sde": 4, "ode": (2, 4)}
+SMOKE_TRAIN = ["train.steps=10", "train.batch=64", "train.log_every=5", "sample.steps=2"]
 
 
-def trained_run(run_dir: str | None, threads: int) -> tuple[object, str]:
+def trained_run(run_dir: str | None, threads: int, train=(), default: Path = ROOT / "runs" / "bench_diffusion_2d"):
+    """The run to sample from: `run_dir`, or `default`, trained there first (with `train` overrides)."""
     if run_dir is None:
-        run_dir = str(ROOT / "runs" / "bench_diffusion_2d")
+        run_dir = str(default)
         if not (Path(run_dir) / "weights.safetensors").exists():
             started = time.time()
-            api.train(ROOT / "graphs" / "diffusion_2d.yaml", out=run_dir, overrides=[f"train.threads={threads}"])
+            api.train(ROOT / "graphs" / "diffusion_2d.yaml", out=run_dir, overrides=[f"train.threads={threads}", *train],
+                      quiet=bool(train))
             print(f"trained in {time.time() - started:.0f} s", flush=True)
     return open_run(run_dir, [f"train.threads={threads}"]), run_dir
 
@@ -74,46 +82,47 @@ HEADER = ["| sampler | steps | spacing | NFE | modes (of 25) | hq_fraction | rev
           "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
 
 
-def cells() -> list[tuple[str, int, str]]:
+def cells(grid: dict) -> list[tuple[str, int, str]]:
     """(sampler, steps, spacing) of both tables: default spacings, then every grid."""
-    first = [(s, n, DEFAULT_SPACING[s]) for s, counts in STEPS.items() for n in counts]
-    second = [(s, n, g) for s, counts in SPACING_STEPS.items() for n in counts
+    first = [(s, n, DEFAULT_SPACING[s]) for s, counts in grid["steps"].items() for n in counts]
+    second = [(s, n, g) for s, counts in grid["spacing_steps"].items() for n in counts
               for g in ("uniform", "quadratic", "logsnr")]
     return first + second
 
 
-def measure(run, seeds: int) -> dict:
+def measure(run, seeds: int, grid: dict) -> dict:
     reference, results = reference_table_of(run), {}
-    for cell in cells():
+    for cell in cells(grid):
         if cell not in results:
             results[cell] = score(run, reference, *cell, seeds)
             print(row(*cell, results[cell]), flush=True)
     return results
 
 
-def tables(results: dict) -> list[str]:
+def tables(results: dict, grid: dict) -> list[str]:
     first = [row(s, n, DEFAULT_SPACING[s], results[s, n, DEFAULT_SPACING[s]])
-             for s, counts in STEPS.items() for n in counts]
-    second = [row(*cell, results[cell]) for cell in cells()[len(first):]]
+             for s, counts in grid["steps"].items() for n in counts]
+    second = [row(*cell, results[cell]) for cell in cells(grid)[len(first):]]
     return ["## Every sampler at its default spacing", "", *HEADER, *first, "",
             "## Time grids (uniform in t, in sqrt(t) = quadratic, in log-SNR)", "", *HEADER, *second]
 
 
-def summary(results: dict) -> list[str]:
+def summary(results: dict, grid: dict) -> list[str]:
     """The issue's question: do the ODE samplers at 20 steps match Euler-Maruyama at 1,000?"""
-    sde = results["euler_maruyama", 1000, DEFAULT_SPACING["euler_maruyama"]]
+    (low, high), sde_steps = grid["ode"], grid["sde"]
+    sde = results["euler_maruyama", sde_steps, DEFAULT_SPACING["euler_maruyama"]]
     lines = ["## Summary", "",
-             f"Euler-Maruyama, 1,000 steps: {sde['modes']:.1f} modes, hq {sde['hq_fraction']:.3f}, "
+             f"Euler-Maruyama, {sde_steps:,} steps: {sde['modes']:.1f} modes, hq {sde['hq_fraction']:.3f}, "
              f"reverse KL {sde['reverse_kl']:.4f}, width {sde['width_mean']:.3f} σ, sliced W₂ "
              f"{sde['sliced_wasserstein_sigma']:.2f} σ. ODE samplers at their default grid:", ""]
     for sampler in ("euler", "heun", "ddim", "dpmpp_2m"):
-        at = {n: results[sampler, n, DEFAULT_SPACING[sampler]] for n in (20, 100)}
-        gap = at[20]["hq_fraction"] - sde["hq_fraction"]
-        lines.append(f"- {sampler}: 20 steps {at[20]['modes']:.1f} modes, hq {at[20]['hq_fraction']:.3f} "
-                     f"({gap:+.3f}), reverse KL {at[20]['reverse_kl']:.4f}, width {at[20]['width_mean']:.3f} σ, "
-                     f"sliced W₂ {at[20]['sliced_wasserstein_sigma']:.2f} σ; "
-                     f"100 steps hq {at[100]['hq_fraction']:.3f}")
-    return lines + ["", "By 100 steps the ODE solvers have about converged: a gap left there belongs to the "
+        few, many = (results[sampler, n, DEFAULT_SPACING[sampler]] for n in (low, high))
+        gap = few["hq_fraction"] - sde["hq_fraction"]
+        lines.append(f"- {sampler}: {low} steps {few['modes']:.1f} modes, hq {few['hq_fraction']:.3f} "
+                     f"({gap:+.3f}), reverse KL {few['reverse_kl']:.4f}, width {few['width_mean']:.3f} σ, "
+                     f"sliced W₂ {few['sliced_wasserstein_sigma']:.2f} σ; "
+                     f"{high} steps hq {many['hq_fraction']:.3f}")
+    return lines + ["", f"By {high} steps the ODE solvers have about converged: a gap left there belongs to the "
                         "probability-flow ODE, not to its discretisation (the SDE's noise corrects part of "
                         "the learned score's error; the ODE carries it to the end)."]
 
@@ -140,16 +149,25 @@ def main(argv=None) -> int:
     parser.add_argument("run_dir", nargs="?", help="a trained run of graphs/diffusion_2d.yaml")
     parser.add_argument("--seeds", type=int, default=3, help="sampling seeds averaged per cell")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", default=str(ROOT / "bench" / "samplers_2d.md"))
+    parser.add_argument("--out", default=None, help="default: bench/samplers_2d.md (--smoke: a temporary folder)")
+    parser.add_argument("--smoke", action="store_true", help="a 10-step run in a temporary folder, 2-4 steps (CI)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    run, run_dir = trained_run(args.run_dir, args.threads)
+    if not args.smoke:
+        return write(args, FULL, args.out or str(ROOT / "bench" / "samplers_2d.md"))
+    args.seeds = 1
+    with tempfile.TemporaryDirectory() as tmp:
+        return write(args, SMOKE, args.out or str(Path(tmp) / "samplers_2d.md"), SMOKE_TRAIN, Path(tmp) / "run")
+
+
+def write(args, grid: dict, out: str, train=(), default: Path = ROOT / "runs" / "bench_diffusion_2d") -> int:
+    run, run_dir = trained_run(args.run_dir, args.threads, train, default)
     started = time.time()
-    results = measure(run, args.seeds)
-    text = "\n".join([*header(run, run_dir, args), "", *summary(results), "", *tables(results), "",
+    results = measure(run, args.seeds, grid)
+    text = "\n".join([*header(run, run_dir, args), "", *summary(results, grid), "", *tables(results, grid), "",
                       f"Bench time {time.time() - started:.0f} s. "
                       f"Command: `python bench/samplers_2d.py {' '.join(sys.argv[1:])}`"])
-    Path(args.out).write_text(text + "\n")
+    Path(out).write_text(text + "\n")
     print(text)
     return 0
 

@@ -4,6 +4,7 @@ the table reports medians and the median of the per-round differences (a shared 
 shifts both sides of a round alike).
 
     python bench/startup.py [--rounds 7] [--graph graphs/dcgan.yaml]
+    python bench/startup.py --smoke       # CI: one round
 
 Target (issue 8): validate within 0.5 s of import torch.
 """
@@ -25,11 +26,14 @@ def timed(command: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--graph", default="graphs/dcgan.yaml")
-    args = parser.parse_args()
+    parser.add_argument("--smoke", action="store_true", help="one round (CI)")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.rounds = 1
     commands = {
         "import torch": [sys.executable, "-c", "import torch"],
         "composer validate": [sys.executable, "-m", "composer", "validate", args.graph],

@@ -3,7 +3,9 @@ handwritten.py, same initial weights) and the batches both are fed.
 
 Batches hold everything random that a step consumes (data drawn from the Runner's own streams,
 latents, diffusion times and noise, dropped labels), drawn once beforehand from seeded
-generators, so both loops do the same arithmetic on the same numbers.
+generators, so both loops do the same arithmetic on the same numbers. Shapes come from the
+compiled graph (`runner.graph.shapes`) and the loops' optimizer settings, learning-rate schedules
+and penalty weights from the spec, so a change to a graph file changes both sides alike.
 """
 from __future__ import annotations
 
@@ -39,6 +41,33 @@ def _copies(runner, *names):
     return [copy.deepcopy(runner.raw[n]) for n in names]
 
 
+def _adam(runner, name) -> dict:
+    """Adam's keyword arguments of the graph's optimizer `name` (lr, and betas, eps,
+    weight_decay where the graph sets them)."""
+    opt = next(o for o in runner.spec.optimizers if o.name == name)
+    if opt.type != "adam":
+        raise ValueError(f"optimizers.{name}: the hand-written loops use Adam, the graph has '{opt.type}'")
+    args = {k: tuple(v) if isinstance(v, list) else v for k, v in opt.args.items()
+            if k in ("betas", "eps", "weight_decay")}
+    return {"lr": opt.lr, **args}
+
+
+def _schedule(runner, name) -> dict:
+    """The graph's learning-rate schedule of optimizer `name` without its type, with `total`:
+    the run's steps (cosine: warmup; linear_decay: start)."""
+    opt = next(o for o in runner.spec.optimizers if o.name == name)
+    return {"total": runner.spec.train.steps, **{k: v for k, v in opt.lr_schedule.items() if k != "type"}}
+
+
+def _objective(runner, name) -> dict:
+    return next(o for o in runner.spec.objectives if o.name == name).args
+
+
+def _noise(runner, node, n, gen):
+    """`n` draws of N(0, I) in the compiled graph's per-sample shape of `node`."""
+    return torch.randn(n, *runner.graph.shapes[node], generator=gen)
+
+
 def _draw(runner, name) -> dict:
     """One batch of a data input, its fields named as the graph feeds them (NAME, NAME.y)."""
     record = runner.streams[name].next()
@@ -48,7 +77,7 @@ def _draw(runner, name) -> dict:
 def _gan_feed(runner, gen, conditional=False):
     batch = _draw(runner, "real")
     n = batch["real"].shape[0]
-    batch["z"] = torch.randn(n, 32, generator=gen)
+    batch["z"] = _noise(runner, "z", n, gen)
     if conditional:
         batch["y_fake"] = torch.randint(10, (n,), generator=gen)
     return batch
@@ -65,19 +94,11 @@ def _dsm_feed(runner, gen, data="x0", cond_drop=0.0):
     return batch
 
 
-def _dsm_eps(shape, gen):
-    return torch.randn(shape, generator=gen)
-
-
-def _diffusion_feed(runner, gen, cond_drop=0.0):
-    batch = _dsm_feed(runner, gen, "x0", cond_drop)
-    batch["dsm.eps"] = _dsm_eps(batch["x0"].shape, gen)
-    return batch
-
-
-def _latent_feed(runner, gen):
-    batch = _dsm_feed(runner, gen, "x")
-    batch["dsm.eps"] = _dsm_eps((batch["x"].shape[0], 4, 4, 4), gen)   # like z: [4, 4, 4] latents
+def _diffusion_feed(runner, gen, data="x0", cond_drop=0.0):
+    """A DSM batch; the noise has the shape of what is noised (the data, or the latent of
+    graphs/latent_diffusion.yaml)."""
+    batch = _dsm_feed(runner, gen, data, cond_drop)
+    batch["dsm.eps"] = _noise(runner, "dsm.eps", batch[data].shape[0], gen)
     return batch
 
 
@@ -85,27 +106,44 @@ def _cyclegan_feed(runner, gen):
     return {**_draw(runner, "real_A"), **_draw(runner, "real_B")}
 
 
+def _gan_hand(runner, **keys):
+    gan = _objective(runner, "gan")
+    if gan.get("penalty") != "r1" or gan.get("loss", "non_saturating") != "non_saturating":
+        raise ValueError("objectives.gan: the hand-written GANLoop is the non-saturating loss with R1")
+    return hw.GANLoop(*_copies(runner, "G", "D"), adam_D=_adam(runner, "D"), adam_G=_adam(runner, "G"),
+                      gamma=gan.get("penalty_weight", 10.0), **keys)   # 10: the recipe's default
+
+
 def _cyclegan_hand(runner):
     pool_rng = torch.Generator()
     pool_rng.set_state(runner.generator.get_state())   # the Runner's pools draw from its generator
-    return hw.CycleGANLoop(*_copies(runner, "G_AB", "G_BA", "D_A", "D_B"), pool_rng)
+    decay = _schedule(runner, "G")
+    return hw.CycleGANLoop(*_copies(runner, "G_AB", "G_BA", "D_A", "D_B"), pool_rng, adam_G=_adam(runner, "G"),
+                           adam_D=_adam(runner, "D"), total=decay["total"], start=decay["start"])
+
+
+def _diffusion_hand(runner, **keys):
+    return hw.DiffusionLoop(*_copies(runner, "eps_net"), adam=_adam(runner, "eps_net"),
+                            **_schedule(runner, "eps_net"), clip=runner.spec.train.grad_clip, **keys)
+
+
+def _latent_hand(runner):
+    return hw.LatentDiffusionLoop(*_copies(runner, "enc", "dec", "eps_net"), adam_ae=_adam(runner, "ae"),
+                                  adam_eps=_adam(runner, "eps_net"), **_schedule(runner, "eps_net"),
+                                  clip=runner.spec.train.grad_clip)
 
 
 WORKLOADS = {
-    "dcgan": Workload("dcgan", "dcgan.yaml", lambda r: hw.GANLoop(*_copies(r, "G", "D")), _gan_feed,
-                      data=("real",)),
+    "dcgan": Workload("dcgan", "dcgan.yaml", _gan_hand, _gan_feed, data=("real",)),
     "cyclegan": Workload("cyclegan", "cyclegan.yaml", _cyclegan_hand, _cyclegan_feed, data=("real_A", "real_B")),
-    "diffusion": Workload("diffusion", "diffusion.yaml", lambda r: hw.DiffusionLoop(*_copies(r, "eps_net")),
-                          _diffusion_feed, data=("x0",)),
-    "latent_diffusion": Workload("latent_diffusion", "latent_diffusion.yaml",
-                                 lambda r: hw.LatentDiffusionLoop(*_copies(r, "enc", "dec", "eps_net")),
-                                 _latent_feed, data=("x",)),
-    "cgan": Workload("cgan", "cgan.yaml",
-                     lambda r: hw.GANLoop(*_copies(r, "G", "D"), real_y="real.y", fake_y="y_fake"),
+    "diffusion": Workload("diffusion", "diffusion.yaml", _diffusion_hand, _diffusion_feed, data=("x0",)),
+    "latent_diffusion": Workload("latent_diffusion", "latent_diffusion.yaml", _latent_hand,
+                                 lambda r, g: _diffusion_feed(r, g, data="x"), data=("x",)),
+    "cgan": Workload("cgan", "cgan.yaml", lambda r: _gan_hand(r, real_y="real.y", fake_y="y_fake"),
                      lambda r, g: _gan_feed(r, g, conditional=True), data=("real",)),
-    "diffusion_cfg": Workload("diffusion_cfg", "diffusion_cfg.yaml",
-                              lambda r: hw.DiffusionLoop(*_copies(r, "eps_net"), cond="dsm.cond"),
-                              lambda r, g: _diffusion_feed(r, g, cond_drop=0.1), data=("x0",)),
+    "diffusion_cfg": Workload("diffusion_cfg", "diffusion_cfg.yaml", lambda r: _diffusion_hand(r, cond="dsm.cond"),
+                              lambda r, g: _diffusion_feed(r, g, cond_drop=_objective(r, "dsm")["cond_drop"]),
+                              data=("x0",)),
 }
 
 

@@ -1,5 +1,12 @@
 """Unit tests run on one thread: bit-reproducible (NOTES: 1 vs 2 threads differ) and fast on a
-loaded 2-core machine."""
+loaded 2-core machine.
+
+Tiers: tests/ mirrors the package (spec/, graph/, ops/, run/, tools/, data/, metrics/, blocks/,
+recipes/) with unit tests; model runs (tests/models/), several-process runs (tests/distributed/),
+the spec fuzzer (tests/spec/test_fuzz.py) and the bench smoke runs (tests/bench/) are marked
+`slow` here by their path, with their own tier marker (`model`, `dist`, `fuzz`, `bench`).
+`python -m pytest -q` runs everything; `python -m pytest -m "not slow" -q` the quick tier.
+"""
 import os
 import sys
 from pathlib import Path
@@ -9,6 +16,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 GRAPHS = ROOT / "graphs"
+TIERS = {"models": "model", "distributed": "dist", "bench": "bench", "spec/test_fuzz.py": "fuzz"}
+"""Path under tests/ (a folder or a file) -> its tier marker; every tier is also `slow`."""
 
 torch.set_num_threads(1)
 os.environ.setdefault("COMPOSER_CACHE", str(ROOT / ".pytest_cache" / "composer"))
@@ -34,6 +43,19 @@ def graphs_dir() -> Path:
 
 def pytest_configure(config):
     sys.path.insert(0, str(ROOT / "tests"))
+
+
+def pytest_collection_modifyitems(config, items):
+    tests = ROOT / "tests"
+    for item in items:
+        path = Path(str(item.fspath)).resolve()
+        if not path.is_relative_to(tests):
+            continue
+        rel = path.relative_to(tests).as_posix()
+        for prefix, marker in TIERS.items():
+            if rel == prefix or rel.startswith(prefix + "/"):
+                item.add_marker(getattr(pytest.mark, marker))
+                item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture

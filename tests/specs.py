@@ -44,3 +44,17 @@ def small_2d_gan(**objective):
         "eval": {"n": 200, "metrics": {"mixture": {}}},
     }
     return copy.deepcopy(data)
+
+
+def tiny_denoiser(**train):
+    """A denoising (VP-SDE DSM) graph on the 25-mode grid: one small TimeMLP."""
+    data = {
+        "name": "tiny_denoiser",
+        "inputs": {"x0": {"source": "grid", "n": 256}},
+        "modules": {"eps_net": {"block": "TimeMLP", "features": 2, "hidden": 16, "depth": 1, "time_dim": 8}},
+        "objectives": {"dsm": {"recipe": "denoising", "data": "x0", "model": "eps_net"}},
+        "optimizers": {"eps_net": {"params": ["eps_net"], "lr": 1e-3}},
+        "train": {"steps": 4, "batch": 16, **train},
+        "sample": {"objective": "dsm", "n": 8},
+    }
+    return copy.deepcopy(data)

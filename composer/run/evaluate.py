@@ -48,7 +48,9 @@ def evaluate(runner, n: int | None = None) -> dict[str, float]:
 
 
 def reference_table_of(runner):
-    """The held-out table metrics compare samples with: `eval.reference`, else the first data input."""
+    """The data a runner's samples are scored against: the table of its `eval.reference` input,
+    or of its first data input when the graph names none (the reference of every metric that
+    takes `(samples, reference)`; also what bench/ scores saved samples against)."""
     spec = runner.spec
     name = spec.eval.reference or next((i.name for i in spec.inputs if i.kind == "data"), None)
     item = spec.input(name)

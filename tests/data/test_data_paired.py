@@ -231,6 +231,7 @@ def test_paired_digits_errors():
 
 
 # ---------------------------------------------------------------- start-up time
+@pytest.mark.slow
 def test_data_modules_import_without_scikit_learn():
     modules = "composer.data.table, composer.data.digits, composer.data.toy2d, composer.data.splits, " \
         "composer.data.digit_styles, composer.data.paired, composer.data.folders, composer.data.mixtures"

@@ -11,10 +11,12 @@ def _private_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("COMPOSER_CACHE", str(tmp_path_factory.getbasetemp() / "composer-cache"))
 
 
+@pytest.mark.slow
 def test_classifier_reaches_97_percent_on_the_test_split():
     assert dc.accuracy(dc.digits_classifier(), digits(split="test")) >= 0.97
 
 
+@pytest.mark.slow
 def test_features_and_predictions_at_any_size_and_channels():
     test = digits(split="test", size=16)
     feats = dc.features(test.x)
@@ -70,6 +72,7 @@ def test_classifier_input_errors():
         dc.train_classifier(digits(split="test").__class__(x=torch.zeros(2, 1, 8, 8)))
 
 
+@pytest.mark.slow
 def test_digits_are_judged_at_their_own_resolution():
     # the 16x16 digits are the 8x8 ones resized; an 8x8 judge sees them resized back, blurred,
     # and is less sure of real digits; a judge trained at 16x16 is as sure as the 8x8 one at 8x8

@@ -34,6 +34,7 @@ def test_frechet_distance_grows_with_noise():
     assert distances[0] < 1e-6 < distances[1] < distances[2]
 
 
+@pytest.mark.slow
 def test_other_real_digits_are_close_and_collapse_is_caught():
     train, test = digits(split="train", size=16), digits(split="test", size=16)
     real = digit_quality(train.x, train)
@@ -55,6 +56,7 @@ def test_digits_metric_rejects_points():
 
 # ---- Fréchet ratio to the real-vs-real baseline and the class histogram (issue 9) ----------
 
+@pytest.mark.slow
 def test_real_digits_score_a_frechet_ratio_below_one_and_the_baseline_is_a_random_draw():
     # the baseline is m = 359 training digits drawn at random against the rest of them, so other
     # random draws of real digits score about 1 (their class counts vary as a sampler's do), and
@@ -69,6 +71,7 @@ def test_real_digits_score_a_frechet_ratio_below_one_and_the_baseline_is_a_rando
     assert noisy["frechet_ratio"] > 1.5 * held_out["frechet_ratio"]
 
 
+@pytest.mark.slow
 def test_noise_scores_a_frechet_ratio_far_above_one():
     train = digits(split="train", size=16)
     noise = torch.rand(360, 1, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
@@ -77,6 +80,7 @@ def test_noise_scores_a_frechet_ratio_far_above_one():
     assert result["class_share_max"] > 0.5
 
 
+@pytest.mark.slow
 def test_class_histogram_of_real_and_collapsed_digits():
     test = digits(split="test", size=16)
     real = digit_quality(test.x, test)

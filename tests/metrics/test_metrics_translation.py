@@ -19,6 +19,7 @@ def test_label_preservation_counts_agreeing_predictions():
     assert label_preservation(test.x, (test.y + 1) % 10, digits_classifier()) < 0.05
 
 
+@pytest.mark.slow
 def test_ideal_a_to_b_translation_is_recognised_by_the_domain_b_classifier():
     b_classifier = domain_classifier("B", "thick", 16, 0)
     assert accuracy(b_classifier, digit_styles(domain="B", split="test")) >= 0.95

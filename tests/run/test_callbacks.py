@@ -51,17 +51,6 @@ class Recorder(Callback):
         self.events.append(("close",))
 
 
-@pytest.fixture
-def scratch(monkeypatch):
-    """Registries and plugin state put back after the test (as in tests/composer/test_plugins.py)."""
-    for kind in registry.KINDS:
-        entries = registry.get(kind)
-        for attr in ("_entries", "_docs", "origin"):
-            monkeypatch.setattr(entries, attr, dict(getattr(entries, attr)))
-    monkeypatch.setattr(plugins, "_loaded", set())
-    monkeypatch.setattr(plugins, "_in_process", {})
-
-
 def test_hooks_run_in_order_over_a_short_run(tmp_path):
     recorder = Recorder()
     api.train(api.from_dict(small_2d_gan()), tmp_path / "run", RUN, quiet=True, callbacks=[recorder])

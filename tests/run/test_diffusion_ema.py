@@ -7,11 +7,11 @@ from composer.api import open_run
 from composer.run.generate import generate
 from composer.recipes.samplers import sample
 from composer.recipes.schedules import VPSDE
-from test_diffusion_parity import small_denoiser
+from specs import tiny_denoiser
 
 
 def test_ema_is_saved_restored_and_sampled_from(tmp_path):
-    spec = api.from_dict(small_denoiser(steps=3, ema={"eps_net": 0.5}, log_every=0))
+    spec = api.from_dict(tiny_denoiser(steps=3, ema={"eps_net": 0.5}, log_every=0))
     api.train(spec, out=tmp_path, quiet=True)
     run = open_run(str(tmp_path))
     ema, raw = run.ema["eps_net"], run.raw["eps_net"]

@@ -10,6 +10,7 @@ from composer import api
 from composer.run import fast
 from composer.errors import SpecError
 from conftest import GRAPHS
+from specs import tiny_denoiser
 
 BATCH = 8
 
@@ -66,21 +67,10 @@ def test_bf16_autocast_stays_within_2_percent_of_fp32_losses():
     assert max_gap(eager, bf16) <= 2 * (1 + (0.0199 / 0.01) ** 0.5) * 2e-4
 
 
-def tiny_denoiser(**train):
-    return api.from_dict({
-        "name": "tiny_denoiser",
-        "inputs": {"x0": {"source": "grid", "n": 256}},
-        "modules": {"eps_net": {"block": "TimeMLP", "features": 2, "hidden": 16, "depth": 1, "time_dim": 8}},
-        "objectives": {"dsm": {"recipe": "denoising", "data": "x0", "model": "eps_net"}},
-        "optimizers": {"eps_net": {"params": ["eps_net"], "lr": 1e-3}},
-        "train": {"steps": 4, "batch": 16, **train},
-        "sample": {"objective": "dsm", "n": 8},
-    })
-
-
+@pytest.mark.slow
 def test_compiled_modules_equal_eager_within_1e_5():
-    eager = api.runner(tiny_denoiser(), cpu=True)
-    compiled = api.runner(tiny_denoiser(compile=True), cpu=True)
+    eager = api.runner(api.from_dict(tiny_denoiser()), cpu=True)
+    compiled = api.runner(api.from_dict(tiny_denoiser(compile=True)), cpu=True)
     assert isinstance(compiled.raw["eps_net"].forward, fast.CompiledForward)
     for _ in range(3):
         ref, logs = eager.step(), compiled.step()
@@ -90,6 +80,7 @@ def test_compiled_modules_equal_eager_within_1e_5():
     assert list(compiled.raw["eps_net"].state_dict()) == list(eager.raw["eps_net"].state_dict())
 
 
+@pytest.mark.slow
 def test_compiled_dcgan_with_r1_trains_bit_identically_through_dynamo_and_aot_autograd():
     """The same graph capture and autograd split as inductor, without its code generation (the
     `aot_eager` backend, seconds instead of ~25 s cold): R1's double backward runs eager, the

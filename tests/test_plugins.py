@@ -57,6 +57,7 @@ def _composer(site, *commands) -> list[subprocess.CompletedProcess]:
     return done
 
 
+@pytest.mark.slow
 def test_install_writes_the_entry_point(site):
     (entry_points,) = site.glob("composer_plugin_example-*.dist-info/entry_points.txt")
     assert "[composer.plugins]\nexample = composer_plugin_example:register" in entry_points.read_text()
@@ -72,6 +73,7 @@ def first(site, tmp_path_factory):
     return {"out": out, **dict(zip(names, done))}
 
 
+@pytest.mark.slow
 def test_validate_and_plan_through_the_cli(first):
     validate, plan = first["validate"], first["plan"]
     assert validate.returncode == 0, validate.stderr
@@ -88,6 +90,7 @@ def run_dir(first):
     return first["out"]
 
 
+@pytest.mark.slow
 def test_run_writes_a_run_folder_that_names_the_plugin(run_dir):
     assert "plugins:\n- example" in (run_dir / "spec.yaml").read_text()
     assert (run_dir / "weights.safetensors").exists()
@@ -96,6 +99,7 @@ def test_run_writes_a_run_folder_that_names_the_plugin(run_dir):
     assert any("energy.loss" in row for row in logged)
 
 
+@pytest.mark.slow
 def test_the_run_folder_reopens_for_sample_and_eval(site, run_dir, tmp_path):
     sample, evaluate = _composer(site, ["sample", run_dir, "-n", "20", "-o", tmp_path / "s.npy"],
                                  ["eval", run_dir, "--json"])
@@ -107,6 +111,7 @@ def test_the_run_folder_reopens_for_sample_and_eval(site, run_dir, tmp_path):
     assert np.isfinite(distance) and distance >= 0   # a V-statistic energy distance is never negative
 
 
+@pytest.mark.slow
 def test_a_run_folder_without_its_plugin_installed_names_it(run_dir, tmp_path, capsys):
     if "example" in plugins.installed():
         pytest.skip("the example plugin is installed in this environment")

@@ -2,12 +2,12 @@
 distributed.
 
 Three launches run side by side (started once for the module; ~40 s on a loaded 2-core machine):
-  - torchrun, 2 processes: tests/dist/train_scenarios.py trains six small graphs in sequence
-    (tests/dist/scenarios.py) and writes each rank's weights;
+  - torchrun, 2 processes: tests/distributed/train_scenarios.py trains six small graphs in sequence
+    (tests/distributed/scenarios.py) and writes each rank's weights;
   - `composer run` through `accelerate launch` and through `torchrun -m composer run`.
 Each scenario is checked twice: the ranks end bitwise identical, and equal (<= 1e-5) to ONE process
 trained on the same global batch (2B rows) with the same data and noise: explicitly fed rows for
-`r1_fed`, virtual ranks for the others (tests/dist/virtual_ranks.py: per-rank streams, generators
+`r1_fed`, virtual ranks for the others (tests/distributed/virtual_ranks.py: per-rank streams, generators
 and image pools reproduced in one process).
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ from torch import nn
 
 from conftest import ROOT
 
-sys.path.insert(0, str(ROOT / "tests" / "dist"))
+sys.path.insert(0, str(ROOT / "tests" / "distributed"))
 
 import scenarios  # noqa: E402
 from composer import api  # noqa: E402
@@ -46,7 +46,7 @@ def _environment(**extra) -> dict:
     """A clean environment: variables set by torch/accelerate in this (pytest) process stay out."""
     keep = ("PATH", "HOME", "LANG", "TMPDIR", "COMPOSER_CACHE")
     env = {k: v for k, v in os.environ.items() if k in keep}
-    env.update(PYTHONPATH=os.pathsep.join(str(ROOT / p) for p in ("", "tests", "tests/dist")),
+    env.update(PYTHONPATH=os.pathsep.join(str(ROOT / p) for p in ("", "tests", "tests/distributed")),
                OMP_NUM_THREADS="1", **extra)
     return env
 
@@ -94,7 +94,7 @@ def launches(tmp_path_factory):
     graph = _cli_graph(cli)
     started = {
         "scenarios": Launch([*TORCHRUN, "--master_port", _free_port(),
-                             str(ROOT / "tests" / "dist" / "train_scenarios.py"), str(ranks)], ranks),
+                             str(ROOT / "tests" / "distributed" / "train_scenarios.py"), str(ranks)], ranks),
         "accelerate": Launch([*ACCELERATE, "--main_process_port", _free_port(), "-m", "composer", "run",
                               str(graph), "--out", str(cli / "accelerate")], cli,
                              ACCELERATE_USE_CPU="1", HF_HOME=str(cli / "hf")),

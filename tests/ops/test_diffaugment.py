@@ -9,6 +9,7 @@ from composer import api
 from composer.ops.diffaugment import DiffAugment
 from composer.errors import SpecError
 from composer.graph.view import format_table
+from specs import small_dcgan
 
 OFF = {"brightness": 0, "contrast": 0, "translation": 0, "cutout": 0}
 
@@ -93,17 +94,10 @@ def test_bad_arguments_are_named(kwargs, message):
 
 
 def _gan(flow_extra, real="real_seen", fake="fake_seen"):
-    return {
-        "name": "aug",
-        "inputs": {"real": {"source": "digits", "size": 8}, "z": {"noise": "normal", "shape": [8]}},
-        "modules": {"G": {"block": "DCGANGenerator", "image_size": 8, "channels": 1, "latent": 8, "width": 8},
-                    "D": {"block": "DCGANDiscriminator", "image_size": 8, "channels": 1, "width": 8}},
-        "flow": {"fake": "G(z)", **flow_extra},
-        "objectives": {"gan": {"recipe": "adversarial", "critic": "D", "real": real, "fake": fake,
-                               "penalty": "r1", "penalty_weight": 1.0}},
-        "optimizers": {"D": {"params": ["D"]}, "G": {"params": ["G"]}},
-        "train": {"steps": 2, "batch": 8},
-    }
+    data = small_dcgan(steps=2)
+    data["flow"].update(flow_extra)
+    data["objectives"]["gan"].update(real=real, fake=fake, penalty="r1", penalty_weight=1.0)
+    return data
 
 
 def test_a_gan_feeds_its_critic_augmented_images_and_g_learns_through_them():

@@ -1,5 +1,5 @@
 """The graphs the 2-process tests train, shrunk to a few seconds, shared by the ranks (run under
-torchrun by train_scenarios.py) and the one-process references (tests/composer/test_distributed.py).
+torchrun by train_scenarios.py) and the one-process references (tests/distributed/test_distributed.py).
 
 `spec(name, batch)` is the scenario at a per-process batch: the ranks use B, the reference 2B.
 `feed(name, step, rank, world, batch)` gives explicit inputs where a scenario feeds them (rank r gets

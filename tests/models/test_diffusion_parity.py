@@ -10,21 +10,10 @@ import copy
 import torch
 
 from composer import api
+from specs import tiny_denoiser
 
 BATCH = 16
 BETA_MIN, BETA_MAX = 0.1, 20.0
-
-
-def small_denoiser(**train):
-    return {
-        "name": "small_denoiser",
-        "inputs": {"x0": {"source": "grid", "n": 1000}},
-        "modules": {"eps_net": {"block": "TimeMLP", "features": 2, "hidden": 32, "depth": 2, "time_dim": 16}},
-        "objectives": {"dsm": {"recipe": "denoising", "data": "x0", "model": "eps_net"}},
-        "optimizers": {"eps_net": {"params": ["eps_net"], "lr": 1e-3}},
-        "train": {"steps": 2, "batch": BATCH, **train},
-        "sample": {"objective": "dsm", "n": 64},
-    }
 
 
 def hand_written_dsm_step(net, optimizer, x0, t, eps):
@@ -41,7 +30,7 @@ def hand_written_dsm_step(net, optimizer, x0, t, eps):
 
 
 def test_compiled_dsm_step_equals_hand_written_step():
-    runner = api.runner(api.from_dict(small_denoiser()), cpu=True)
+    runner = api.runner(api.from_dict(tiny_denoiser(batch=BATCH)), cpu=True)
     net = copy.deepcopy(runner.raw["eps_net"])
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     gen = torch.Generator().manual_seed(5)

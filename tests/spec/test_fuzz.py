@@ -19,7 +19,7 @@ Hypothesis shrinks it to a minimal mutant.
 CI: ~1,100 derandomized examples (`FUZZ_EXAMPLES` per file; FUZZ_LIMIT_S, FUZZ_MEMORY_MB), about
 20 s alone, ~60 s on a loaded 2-core machine. A longer campaign that records every distinct
 signature with a reduced reproduction instead of stopping (`--all` adds the reference-size graphs):
-    python tests/composer/test_fuzz.py --examples 20000 --seconds 3000 --all --out /tmp/fuzz.json
+    python tests/spec/test_fuzz.py --examples 20000 --seconds 3000 --all --out /tmp/fuzz.json
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Every shipped graph file validates, and its printed plan equals the golden copy.
 
-Regenerate the golden copies after an intended change with: UPDATE_GOLDEN=1 python -m pytest tests/composer/test_graph_files.py
+Regenerate the golden copies after an intended change with: UPDATE_GOLDEN=1 python -m pytest tests/graph/test_graph_files.py
 """
 import os
 

@@ -83,6 +83,7 @@ def _launch(graph: str, out, *extra) -> subprocess.Popen:
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_from_the_periodic_checkpoint_equals_an_uninterrupted_run(tmp_path):
     """The killed run is a real `composer run` process; the reference and the resume run here."""
     data = small_2d_gan(penalty="r1")
