@@ -1,7 +1,7 @@
 """Sample quality of the shipped CPU graphs over seeds, beside the published numbers (issue 9).
 
-Trains each graph once per seed (`composer run FILE --out RUNS/NAME/seed_S train.seed=S`, one
-process at a time), reads the metrics its `eval` section declares from `eval.json`, and writes a
+Trains each graph once per seed as trials of composer's sweep (`composer run FILE --out
+RUNS/NAME/seed_S train.seed=S`, one process at a time, composer.run.sweep.run_trial), reads the metrics its `eval` section declares from `eval.json`, and writes a
 Markdown table (mean ± standard error over seeds, then every seed's value) and PNG figures:
 
 - 2D mixtures (PacGAN/VEEGAN protocol, 2,500 samples, 3σ): modes, high-quality fraction, reverse
@@ -30,11 +30,9 @@ import argparse
 import json
 import math
 import os
-import resource
-import subprocess
+import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -89,15 +87,29 @@ def kind(results: dict) -> str:
 
 
 def train(name: str, seed: int, runs: Path, reuse: bool, extra: list[str]) -> dict:
-    """Train `graphs/NAME.yaml` with `train.seed=SEED` in a fresh process (or, with `reuse`, take
-    the run already there); its metrics, evaluated afresh from the last checkpoint with the graph
-    file's current `sample` and `eval` sections, and its times."""
+    """Train `graphs/NAME.yaml` with `train.seed=SEED` as one trial of composer's sweep (its own
+    process, timed; or, with `reuse`, take the run already there); its metrics, evaluated afresh
+    from the last checkpoint with the graph file's current `sample` and `eval` sections, and its
+    times."""
+    from composer.run.sweep import Trial, run_trial
+
     out = runs / name / f"seed_{seed}"
-    times = out / "bench_times.json"
-    if not (reuse and times.exists()):
-        times.parent.mkdir(parents=True, exist_ok=True)
-        times.write_text(json.dumps(run_training(name, seed, out, extra)))
-    return {**evaluate(open_as_shipped(name, seed, out, extra)), **json.loads(times.read_text())}
+    trial = Trial(f"seed_{seed}", {}, seed, out, (*OVERRIDES.get(name, []), *extra))
+    if not (reuse and (out / "eval.json").exists()):
+        if out.exists():
+            shutil.rmtree(out)           # trained again as the graph file is now
+        run_trial(ROOT / "graphs" / f"{name}.yaml", trial, runs / "logs")
+    return {**evaluate(open_as_shipped(name, seed, out, extra)), **times_of(out)}
+
+
+def times_of(run_dir: Path) -> dict:
+    """Wall and CPU seconds of the trial and the load average at its end (a run trained by an
+    earlier version of this script kept them in bench_times.json)."""
+    swept = run_dir / "sweep_times.json"
+    if swept.is_file():
+        times = json.loads(swept.read_text())
+        return {"wall_s": times["wall_seconds"], "cpu_s": times["cpu_seconds"], "load": times["load"]}
+    return json.loads((run_dir / "bench_times.json").read_text())
 
 
 def open_as_shipped(name: str, seed: int, run_dir: Path, extra: list[str]):
@@ -131,18 +143,6 @@ def evaluate(run) -> dict:
     results = api.evaluate(run)
     suffix = f"@g{run.spec.sample.options.get('guidance', 0.0):g}"
     return {**results, **{k[:-len(suffix)]: v for k, v in results.items() if k.endswith(suffix)}}
-
-
-def run_training(name: str, seed: int, out: Path, extra: list[str]) -> dict:
-    """`composer run` in a fresh process; its wall time, CPU time and the load average at the end."""
-    command = [sys.executable, "-m", "composer", "run", str(ROOT / "graphs" / f"{name}.yaml"), "--out", str(out),
-               f"train.seed={seed}", *OVERRIDES.get(name, []), *extra]
-    before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.time()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {"wall_s": time.time() - started,
-            "cpu_s": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
-            "load": os.getloadavg()[0]}
 
 
 def mean_se(values: list[float]) -> tuple[float, float]:

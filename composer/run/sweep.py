@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import re
 import resource
 import subprocess
@@ -139,7 +140,8 @@ def _timed(command: list[str], log: Path) -> dict:
     if code != 0:
         tail = "".join(log.read_text().splitlines(keepends=True)[-5:])
         raise ComposerError(f"trial failed (exit {code}; log {log}):\n{tail}")
-    return {"wall_seconds": round(time.time() - start, 2), "cpu_seconds": round(cpu, 2)}
+    return {"wall_seconds": round(time.time() - start, 2), "cpu_seconds": round(cpu, 2),
+            "load": round(os.getloadavg()[0], 2)}
 
 
 def run_trials(file: Path, trials: list[Trial], logs: Path, jobs: int = 1, progress=print) -> list[dict]:
