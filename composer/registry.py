@@ -259,7 +259,7 @@ KINDS = {
     "sources": "composer.data",
     "noise": "composer.data",
     "samplers": "composer.recipes",
-    "schedules": "composer.recipes",
+    "noise_schedules": "composer.recipes",
     "weightings": "composer.recipes",
     "losses": "composer.recipes",
     "penalties": "composer.recipes",

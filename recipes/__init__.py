@@ -25,5 +25,5 @@ RECIPES = Registry("recipe", {
 })
 
 # the registries this package declares (composer.registry.get finds them here)
-REGISTRIES = {"recipes": RECIPES, "samplers": SAMPLERS, "schedules": SCHEDULES, "weightings": WEIGHTINGS,
+REGISTRIES = {"recipes": RECIPES, "samplers": SAMPLERS, "noise_schedules": SCHEDULES, "weightings": WEIGHTINGS,
               "losses": LOSSES, "penalties": PENALTIES}

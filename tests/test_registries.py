@@ -132,7 +132,7 @@ def _used(kind, mapping, key, value) -> set:
     """The names of `kind` that `key: value` (inside `mapping`) uses."""
     if kind in ENTRY_KEYS:
         return {value} if key == ENTRY_KEYS[kind] and isinstance(value, str) else set()
-    if kind == "schedules":                  # a denoising objective's `schedule: vp`
+    if kind == "noise_schedules":            # a denoising objective's `schedule: vp`
         return {value} if key == "schedule" and isinstance(value, str) else set()
     if kind == "optimizers":
         return {value} if key == "type" and "params" in mapping and isinstance(value, str) else set()
@@ -571,9 +571,9 @@ def test_sampler_signature(name):
     assert {"generator", "callback", "denoise"} <= {p.name for p in params[4:]}
 
 
-@pytest.mark.parametrize("name", sorted(registry.get("schedules")))
+@pytest.mark.parametrize("name", sorted(registry.get("noise_schedules")))
 def test_schedule_builds_with_defaults_and_runs_from_data_to_noise(name):
-    schedule = registry.get("schedules")[name]()
+    schedule = registry.get("noise_schedules")[name]()
     assert isinstance(schedule, Schedule)
     t = torch.tensor([1e-3, 0.5, 1.0], dtype=torch.float64)
     gamma, sigma = schedule.gamma(t), schedule.sigma(t)

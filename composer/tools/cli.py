@@ -133,7 +133,7 @@ def diff(args) -> int:
 
 def list_arguments(p) -> None:
     p.add_argument("kind", nargs="?", default=None, help="one registry (blocks, recipes, ops, sources, noise, "
-                   "samplers, schedules, metrics, optimizers, lr_schedules, weight_schedules, losses, penalties, weightings)")
+                   "samplers, noise_schedules, metrics, optimizers, lr_schedules, weight_schedules, losses, penalties, weightings, callbacks)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--markdown", action="store_true", help="the reference page (docs/reference.md is made with it)")
 

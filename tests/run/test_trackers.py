@@ -2,6 +2,7 @@
 is read, a clear message for a missing library, TensorBoard event files with the window means of
 every term, learning rates, eval metrics and sample grids, and a resume that does not duplicate."""
 import json
+import time
 import shutil
 
 import pytest
@@ -143,8 +144,10 @@ def test_wandb_offline_writes_every_logged_value_in_the_run_folder(tmp_path, mon
     monkeypatch.delenv("WANDB_DIR", raising=False)
     api.train(api.from_dict(small_2d_gan()), tmp_path / "run", [*TINY[:-1], "train.log_with=[wandb]"], quiet=True)
     (log,) = (tmp_path / "run" / "wandb").glob("wandb/offline-run-*/run-*.wandb")   # what `wandb sync` uploads
-    written = log.read_bytes()
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    deadline = time.time() + 60                 # W&B's service process may still be writing its log
+    while json.dumps(records[-1]["gan.G"]).encode() not in (written := log.read_bytes()) and time.time() < deadline:
+        time.sleep(0.5)
     for record in records:      # every window mean, as W&B's history stores it (JSON text in its records)
         for term in ("gan.D_real", "gan.D_fake", "gan.G"):
             assert json.dumps(record[term]).encode() in written, (record["step"], term)
