@@ -20,6 +20,7 @@ class for the names.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -166,7 +167,7 @@ class RunFolder:
             resolved = module.args.get("pretrained")
             if isinstance(resolved, str) and Path(resolved).is_absolute() and isinstance(data["modules"][module.name], dict):
                 data["modules"][module.name]["pretrained"] = resolved
-        self.spec.write_text(yaml.safe_dump(data, sort_keys=False))
+        self.spec.write_text(yaml.safe_dump(with_data_paths(spec, data), sort_keys=False))
 
     def record_changes(self, step: int, changes: list[str]) -> None:
         """One line of changes.jsonl: a resume at `step` accepted these spec changes."""
@@ -185,3 +186,33 @@ class RunFolder:
         """One line of metrics.jsonl."""
         with open(self.metrics, "a") as f:
             f.write(json.dumps(record) + "\n")
+
+
+def with_data_paths(spec, data: dict | None = None) -> dict:
+    """The spec's data (or `data`) with each data input's file arguments absolute (`_data_paths`):
+    what the run's spec.yaml says, and what a resume compares it with."""
+    import copy
+
+    data = copy.deepcopy(spec.data if data is None else data)
+    for name, paths in _data_paths(spec).items():
+        data["inputs"][name].update(paths)
+    return data
+
+
+def _data_paths(spec) -> dict[str, dict]:
+    """input -> {argument: absolute path} for the file arguments of its source (`Source.paths`) that
+    name an existing file or folder, next to the graph file or in the working directory; so
+    `composer eval RUN` and `--resume` find the data wherever they are started."""
+    from composer.data.inputs import resolve_paths, source_of
+
+    out = {}
+    for item in spec.inputs:
+        if item.kind != "data":
+            continue
+        source = source_of(spec, item)
+        resolved = resolve_paths(spec, source, item.args)
+        found = {key: os.path.abspath(value) for key in getattr(source, "paths", ())
+                 if isinstance(value := resolved.get(key), str) and Path(value).expanduser().exists()}
+        if found:
+            out[item.name] = found
+    return out

@@ -16,7 +16,7 @@ from composer.errors import ComposerError
 from composer.run import checkpoint
 from composer.run.callbacks import Callback
 from composer.run.default_callbacks import callbacks_for
-from composer.run.folder import RunFolder
+from composer.run.folder import RunFolder, with_data_paths
 from composer.run.runner import NonFiniteLoss, Runner
 from composer.text import flatten
 
@@ -65,7 +65,7 @@ class Trainer:
         saved = self.folder.spec
         if not saved.is_file():
             return []
-        changes = spec_changes(yaml.safe_load(saved.read_text()) or {}, self.runner.spec.data)
+        changes = spec_changes(yaml.safe_load(saved.read_text()) or {}, with_data_paths(self.runner.spec))
         if not changes:
             return []
         shown = "; ".join(changes[:6]) + (f"; and {len(changes) - 6} more" if len(changes) > 6 else "")

@@ -1,13 +1,16 @@
 """The `hf_dataset` source (composer/data/hf_dataset.py, hf_open.py): every local loading route,
 columns mapped to fields, located errors, shapes known without the data, a short training run,
 and a streamed run that resumes exactly. Datasets are built here; nothing is downloaded."""
+import json
 import os
 import signal
 from pathlib import Path
 
+
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 datasets = pytest.importorskip("datasets")
@@ -197,6 +200,22 @@ def test_errors_in_a_graph_file_are_located_and_paths_are_relative_to_it(tmp_pat
         api.runner(api.load(graph), cpu=True)
     graph.write_text(api.to_yaml(api.from_dict(tiny_dcgan("data"))))
     assert api.runner(api.load(graph), cpu=True).streams["real"].next()["x"].shape == (5, 1, 8, 8)
+
+
+def test_a_run_names_its_data_by_absolute_path_so_it_reopens_from_anywhere(tmp_path, monkeypatch):
+    saved_splits(tmp_path / "graphs" / "data")
+    graph = tmp_path / "graphs" / "g.yaml"
+    graph.write_text(api.to_yaml(api.from_dict(tiny_dcgan("data", steps=2))))
+    monkeypatch.chdir(tmp_path)
+    api.train(api.load(graph), tmp_path / "run", quiet=True)
+    saved = yaml.safe_load((tmp_path / "run" / "spec.yaml").read_text())
+    assert saved["inputs"]["real"]["path"] == str(tmp_path / "graphs" / "data")
+    monkeypatch.chdir(tmp_path / "graphs" / "data")                     # anywhere else
+    assert api.sample(api.open_run(tmp_path / "run"), 3).shape == (3, 1, 8, 8)
+    monkeypatch.chdir(tmp_path)          # a resume from the graph file as written sees no change in the data
+    api.train(api.load(graph), tmp_path / "run", ["train.steps=3"], resume=True, accept_changes=True, quiet=True)
+    changes = [json.loads(line)["changes"] for line in (tmp_path / "run" / "changes.jsonl").read_text().splitlines()]
+    assert changes == [["train.steps: 2 -> 3"]]
 
 
 def test_a_missing_library_or_tokenizer_is_a_located_spec_error(monkeypatch):
