@@ -14,6 +14,8 @@ entries are:
                layout without reading data (`image_fields`, `point_fields`)
     metric     `fn(samples, table, **options) -> {name: float}`, or `fn(*, runner, **options)` for
                a metric that runs the flow itself (`runner` is a `composer.run.evaluate.Evaluation`)
+    callback   a `Callback` subclass (hooks: composer/run/callbacks.py), made with no arguments when
+               a graph names it in `train.callbacks`
 
 `Tensor` / `Tensors` annotate arguments that name graph tensors (checked like flow references).
 Errors for the user are `ComposerError`s. Nothing else of composer's internals is promised to
@@ -24,6 +26,7 @@ from composer.data.table import Table
 from composer.errors import ComposerError
 from composer.graph.nodes import Expansion, FlowOp, Generator, Loss, Node, Op, OptionError, Tensor, Tensors
 from composer.registry import Registry
+from composer.run.callbacks import Callback
 
-__all__ = ["ComposerError", "Expansion", "FlowOp", "Generator", "Loss", "Node", "Op", "OptionError", "Registry",
+__all__ = ["Callback", "ComposerError", "Expansion", "FlowOp", "Generator", "Loss", "Node", "Op", "OptionError", "Registry",
            "Source", "Table", "Tensor", "Tensors", "image_fields", "point_fields"]
