@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 
 from composer.errors import did_you_mean
+from composer.registry import Argument, Namespace
 
 BRIDGE_KEYWORDS = (
     inspect.Parameter("pretrained", inspect.Parameter.KEYWORD_ONLY, default=None, annotation="str | None"),
@@ -107,3 +108,40 @@ def on_meta() -> bool:
     import torch
 
     return torch.empty(0).device.type == "meta"
+
+
+class ClassNamespace(Namespace):
+    """A library's model classes as block names (`prefix.ClassName`): the classes that derive from
+    the library's base model class (`base(lib)`, never the base itself) and that `usable` accepts,
+    each bridged once by `_bridged(cls)` and cached. Nothing else of the library resolves."""
+
+    arguments = (Argument("**config", None, ""), Argument("pretrained", "None", "str | None"),
+                 Argument("allow_download", "False", "bool"))
+
+    def __init__(self):
+        self._entries: dict[str, Bridged] = {}
+
+    def base(self, lib) -> type:
+        raise NotImplementedError
+
+    def usable(self, cls) -> bool:
+        return True
+
+    def _bridged(self, cls) -> Bridged:
+        raise NotImplementedError
+
+    def entry(self, name):
+        lib = self.load()
+        if name in self._entries:
+            return self._entries[name]
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+            raise KeyError(name)
+        try:
+            cls = getattr(lib, name)
+        except Exception:  # noqa: BLE001 -- lazy modules raise what their imports raise
+            raise KeyError(name) from None
+        base = self.base(lib)
+        if not (isinstance(cls, type) and issubclass(cls, base)) or cls is base or not self.usable(cls):
+            raise KeyError(name)
+        self._entries[name] = self._bridged(cls)
+        return self._entries[name]

@@ -27,9 +27,7 @@ import inspect
 
 from torch import nn
 
-from composer.registry import Argument, Namespace
-
-from composer.blocks.bridges.common import BRIDGE_KEYWORDS, Bridged, config_parameters, first_paragraph, library_values, on_meta
+from composer.blocks.bridges.common import BRIDGE_KEYWORDS, Bridged, ClassNamespace, config_parameters, first_paragraph, library_values, on_meta
 
 P = inspect.Parameter
 DENOISER_KEYWORDS = [
@@ -111,7 +109,7 @@ def adapter_of(cls) -> type:
     return DiffusersModel
 
 
-class DiffusersNamespace(Namespace):
+class DiffusersNamespace(ClassNamespace):
     library = extra = "diffusers"
     shown = "diffusers.<ModelClass>"
     example = ("{block: diffusers.UNet2DModel, sample_size: 16, in_channels: 1, out_channels: 1, "
@@ -119,26 +117,9 @@ class DiffusersNamespace(Namespace):
     doc = ("any diffusers model class (a ModelMixin) from its config keywords; denoisers take (x, t[, y]) "
            "with timestep = t * timestep_scale (1000), autoencoders return the reconstruction and offer "
            "encode/decode; pretrained: a local save_pretrained folder or .safetensors file")
-    arguments = (Argument("**config", None, ""), Argument("pretrained", "None", "str | None"),
-                 Argument("allow_download", "False", "bool"))
 
-    def __init__(self):
-        self._entries: dict[str, Bridged] = {}
-
-    def entry(self, name):
-        lib = self.load()
-        if name in self._entries:
-            return self._entries[name]
-        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
-            raise KeyError(name)
-        try:
-            cls = getattr(lib, name)
-        except Exception:  # noqa: BLE001 -- lazy modules raise what their imports raise
-            raise KeyError(name) from None
-        if not (isinstance(cls, type) and issubclass(cls, lib.ModelMixin)) or cls is lib.ModelMixin:
-            raise KeyError(name)
-        self._entries[name] = self._bridged(cls)
-        return self._entries[name]
+    def base(self, lib) -> type:
+        return lib.ModelMixin
 
     def names(self) -> list[str]:
         lib = self.load()

@@ -16,13 +16,9 @@ YAML keywords as overrides) or a .safetensors file. Never `trust_remote_code`.
 """
 from __future__ import annotations
 
-import inspect
-
 from torch import nn
 
-from composer.registry import Argument, Namespace
-
-from composer.blocks.bridges.common import BRIDGE_KEYWORDS, Bridged, config_parameters, first_paragraph, library_values, on_meta
+from composer.blocks.bridges.common import BRIDGE_KEYWORDS, Bridged, ClassNamespace, config_parameters, first_paragraph, library_values, on_meta
 
 CONFIG_SKIPPED = ("self", "transformers_version", "architectures", "return_dict", "dtype", "torch_dtype")
 
@@ -45,7 +41,7 @@ class TransformersModel(nn.Module):
         return self.model(*inputs, return_dict=True).pooler_output
 
 
-class TransformersNamespace(Namespace):
+class TransformersNamespace(ClassNamespace):
     library = extra = "transformers"
     shown = "transformers.<ModelClass>"
     example = ("{block: transformers.CLIPTextModel, vocab_size: 1000, hidden_size: 64, num_hidden_layers: 2, "
@@ -53,27 +49,12 @@ class TransformersNamespace(Namespace):
     doc = ("any transformers model class (a PreTrainedModel) from its config class's keywords; forward "
            "returns last_hidden_state (pooled(...) the pooled output); pretrained: a local save_pretrained "
            "folder or .safetensors file, never remote code")
-    arguments = (Argument("**config", None, ""), Argument("pretrained", "None", "str | None"),
-                 Argument("allow_download", "False", "bool"))
 
-    def __init__(self):
-        self._entries: dict[str, Bridged] = {}
+    def base(self, lib) -> type:
+        return lib.PreTrainedModel
 
-    def entry(self, name):
-        lib = self.load()
-        if name in self._entries:
-            return self._entries[name]
-        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
-            raise KeyError(name)
-        try:
-            cls = getattr(lib, name)
-        except Exception:  # noqa: BLE001 -- lazy modules raise what their imports raise
-            raise KeyError(name) from None
-        if not (isinstance(cls, type) and issubclass(cls, lib.PreTrainedModel)) or cls is lib.PreTrainedModel \
-                or getattr(cls, "config_class", None) is None:
-            raise KeyError(name)
-        self._entries[name] = self._bridged(cls)
-        return self._entries[name]
+    def usable(self, cls) -> bool:
+        return getattr(cls, "config_class", None) is not None
 
     def names(self) -> list[str]:
         lib = self.load()
