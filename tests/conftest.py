@@ -70,3 +70,36 @@ def scratch(monkeypatch):
             monkeypatch.setattr(entries, attr, dict(getattr(entries, attr)))
     monkeypatch.setattr(plugins, "_loaded", set())
     monkeypatch.setattr(plugins, "_in_process", {})
+
+
+def check_signal_resume(spec, folder, steps: int, at: int = 2):
+    """Train `spec` with a SIGTERM arriving inside step `at`, resume from the checkpoint the
+    signal wrote, and require the weights of `steps` uninterrupted steps, bitwise; returns the
+    uninterrupted and the resumed runners."""
+    import signal
+
+    from composer import api
+    from composer.run import checkpoint
+    from composer.run.trainer import Trainer
+
+    straight = api.runner(spec, cpu=True)
+    for _ in range(steps):
+        straight.step()
+    runner = api.runner(spec, cpu=True)
+    real_run_ops = runner._run_ops
+
+    def run_ops(phase, *args):
+        if runner.step_count == at:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_run_ops(phase, *args)
+
+    runner._run_ops = run_ops
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(runner, folder, quiet=True).run()
+    resumed = Trainer(api.runner(spec, cpu=True), folder, resume=True, quiet=True).runner
+    assert resumed.step_count == at + 1
+    while resumed.step_count < steps:
+        resumed.step()
+    for key, value in checkpoint.module_tensors(straight).items():
+        assert torch.equal(value, checkpoint.module_tensors(resumed)[key]), key
+    return straight, resumed

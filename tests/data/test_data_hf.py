@@ -2,8 +2,6 @@
 columns mapped to fields, located errors, shapes known without the data, a short training run,
 and a streamed run that resumes exactly. Datasets are built here; nothing is downloaded."""
 import json
-import os
-import signal
 from pathlib import Path
 
 
@@ -16,6 +14,7 @@ from PIL import Image
 datasets = pytest.importorskip("datasets")
 
 from composer import api  # noqa: E402
+from conftest import check_signal_resume  # noqa: E402
 from composer.data.folders import image_folder  # noqa: E402
 from composer.data.hf_dataset import hf_dataset  # noqa: E402
 from composer.data.images import image_to_tensor  # noqa: E402
@@ -23,7 +22,6 @@ from composer.data.inputs import fields, reference_table  # noqa: E402
 from composer.data.lazy import ArgumentError, LazyTable  # noqa: E402
 from composer.errors import SpecError  # noqa: E402
 from composer.run import checkpoint  # noqa: E402
-from composer.run.trainer import Trainer  # noqa: E402
 from specs import small_2d_gan, small_dcgan  # noqa: E402
 
 CAPTIONS = ["a red square", "a blue square", "red", "a square a square a square a square"]
@@ -323,25 +321,6 @@ def test_a_streamed_run_draws_the_in_memory_runs_batches(tmp_path, workers):
 def test_a_streamed_run_interrupted_by_a_signal_resumes_exactly(tmp_path):
     folder, _ = saved_splits(tmp_path / "disk")
     spec = api.from_dict(tiny_dcgan(folder, stream=True, workers=2, steps=4))
-    straight = api.runner(spec, cpu=True)
-    for _ in range(4):
-        straight.step()
-    runner = api.runner(spec, cpu=True)
-    real_run_ops = runner._run_ops
-
-    def run_ops(phase, *args):                 # the signal arrives inside step 2
-        if runner.step_count == 2:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return real_run_ops(phase, *args)
-
-    runner._run_ops = run_ops
-    with pytest.raises(KeyboardInterrupt):
-        Trainer(runner, tmp_path / "run", quiet=True).run()
-    resumed = Trainer(api.runner(spec, cpu=True), tmp_path / "run", resume=True, quiet=True).runner
-    assert resumed.step_count == 3
-    while resumed.step_count < 4:
-        resumed.step()
-    for key, value in checkpoint.module_tensors(straight).items():
-        assert torch.equal(value, checkpoint.module_tensors(resumed)[key]), key
+    straight, resumed = check_signal_resume(spec, tmp_path / "run", 4)
     a, b = straight.streams["real"].next(), resumed.streams["real"].next()
     assert all(torch.equal(a[k], b[k]) for k in a)

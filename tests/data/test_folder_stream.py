@@ -2,8 +2,6 @@
 in-memory table's bitwise, a run streams the very batches an in-memory run draws (with 0 and 2
 DataLoader workers), an interrupted run resumes exactly, and bad arguments or files are reported
 clearly."""
-import os
-import signal
 
 import numpy as np
 import pytest
@@ -17,8 +15,7 @@ from composer.data.lazy import LazyTable, bounded
 from composer.data.paired import paired_folder
 from composer.errors import ComposerError, SpecError
 from composer.data.inputs import reference_table
-from composer.run.trainer import Trainer
-from conftest import GRAPHS
+from conftest import GRAPHS, check_signal_resume
 
 STEPS = 4
 
@@ -88,26 +85,7 @@ def test_a_run_on_a_lazy_folder_draws_the_in_memory_runs_batches(tmp_path, worke
 def test_a_lazy_run_interrupted_by_a_signal_resumes_exactly(tmp_path):
     write_images(tmp_path / "images")
     spec = dcgan(tmp_path / "images", "stream: true", "workers: 2")
-    straight = api.runner(spec, cpu=True)
-    for _ in range(STEPS):
-        straight.step()
-    runner = api.runner(spec, cpu=True)
-    real_run_ops = runner._run_ops
-
-    def run_ops(phase, *args):                 # the signal arrives inside step 2
-        if runner.step_count == 2:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return real_run_ops(phase, *args)
-
-    runner._run_ops = run_ops
-    with pytest.raises(KeyboardInterrupt):
-        Trainer(runner, tmp_path / "run", quiet=True).run()
-    resumed = Trainer(api.runner(spec, cpu=True), tmp_path / "run", resume=True, quiet=True).runner
-    assert resumed.step_count == 3
-    while resumed.step_count < STEPS:
-        resumed.step()
-    for key, value in checkpoint.module_tensors(straight).items():
-        assert torch.equal(value, checkpoint.module_tensors(resumed)[key]), key
+    straight, resumed = check_signal_resume(spec, tmp_path / "run", STEPS)
     assert torch.equal(straight.streams["real"].next()["x"], resumed.streams["real"].next()["x"])
 
 
