@@ -58,7 +58,12 @@ def to_pipeline(runner, out: Path, *, ema: bool = True) -> list[Path]:
     steps = _check_steps(runner.spec.sample.options.get("steps", 20), steps_total)
     composer_sampler = "ddpm" if sampler == "ddpm" else "ddim"
     same = ema or denoiser.model not in runner.ema       # composer samples the weights written
-    check = _check(runner, out, composer_sampler, steps) if same else {"checked": False, "why": "--no-ema"}
+    if not same:
+        check = {"checked": False, "why": "--no-ema: composer samples the EMA weights"}
+    elif runner.device.type != "cpu":
+        check = {"checked": False, "why": f"the run is on {runner.device.type}, the pipeline on the CPU"}
+    else:
+        check = _check(runner, out, composer_sampler, steps)
     info = _info(runner, denoiser, ema, scheduler, composer_sampler, steps, check)
     (out / INFO).write_text(json.dumps(info, indent=2) + "\n")
     return sorted(p for p in out.rglob("*") if p.is_file())
