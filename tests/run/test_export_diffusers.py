@@ -122,3 +122,14 @@ def test_a_file_is_not_a_pipeline_folder_and_node_module_do_not_apply(tmp_path):
         api.export(run, "diffusers", tmp_path / "x.bin")
     with pytest.raises(ComposerError, match=r"--format diffusers writes the whole pipeline .* drop --node/--module"):
         api.export(run, "diffusers", tmp_path / "pipe", module="eps_net")
+
+
+def test_no_ema_writes_the_trained_weights_and_says_the_check_was_not_made(tmp_path):
+    run = api.runner(GRAPH, TINY, cpu=True)
+    api.export(run, "diffusers", tmp_path / "pipe", ema=False)
+    record = json.loads((tmp_path / "pipe" / "composer.json").read_text())
+    assert record["weights"] == "trained" and record["module"] == "eps_net" and record["schedule"] == "VPSDE"
+    assert record["check"] == {"checked": False, "why": "--no-ema: composer samples the EMA weights"}
+    unet = diffusers.UNet2DModel.from_pretrained(tmp_path / "pipe" / "unet")
+    trained = run.unwrapped("eps_net", ema=False).model.state_dict()
+    assert all(torch.equal(trained[k], v) for k, v in unet.state_dict().items())
