@@ -193,7 +193,8 @@ def export(run, format: str, out: str | Path, *, node: str | None = None, module
     """Write a trained run (a Runner or a run folder) for use without composer; returns the files.
     `format`: "onnx" or "torchscript" (the generating flow up to `sample.output` or `node`, or one
     `module` alone; PATH plus a PATH.json sidecar naming the inputs), "safetensors" (one `module`'s
-    weights plus its block description) or "diffusers" (a run with a diffusers.* denoiser; not yet).
+    weights plus its block description) or "diffusers" (a DDPMPipeline folder `out`, from a run whose
+    denoiser is a diffusers.UNet2DModel).
     EMA weights where kept unless `ema=False`."""
     from composer.run.export import export as write
 

@@ -3,7 +3,8 @@
     onnx         the generating flow (or one module, `module=`) as an ONNX graph, batch axis dynamic
     torchscript  the same through torch.jit.trace
     safetensors  one module's weights plus its block description (composer/run/module_file.py)
-    diffusers    a diffusers pipeline: needs a run whose denoiser is a `diffusers.*` block (the bridge)
+    diffusers    a DDPMPipeline folder: a run whose denoiser is a `diffusers.UNet2DModel` block
+                 (export_diffusers.py: the time and noise-schedule mapping)
 
 onnx and torchscript write `PATH` and a sidecar `PATH.json`: the inputs (name, the graph tensor,
 shape with `B` for the batch, dtype, meaning such as `normal noise N(0, 1)` or `int64 labels 0..9`),
@@ -51,7 +52,9 @@ def export(runner, format: str, out, *, node: str | None = None, module: str | N
         raise ComposerError("--node and --module exclude each other: --node exports the flow up to a "
                             "tensor, --module one module alone")
     out = Path(out)
-    if out.is_dir():
+    if format == "diffusers" and out.is_file():
+        raise ComposerError(f"{out} is a file: --format diffusers writes a pipeline folder, e.g. {out.with_suffix('')}")
+    if format != "diffusers" and out.is_dir():
         raise ComposerError(f"{out} is a folder: give the file to write, e.g. {out / ('model.' + format)}")
     out.parent.mkdir(parents=True, exist_ok=True)
     return FORMATS[format](Request(runner, out, node, module, ema))
@@ -155,13 +158,14 @@ def export_safetensors(request: Request) -> list[Path]:
 
 
 def export_diffusers(request: Request) -> list[Path]:
-    """A diffusers pipeline folder (save_pretrained): to come with the diffusers bridge, which
-    maps a `diffusers.*` denoiser block and composer's schedule to a pipeline and scheduler."""
-    blocks = sorted({m.block or "a list of blocks" for m in request.runner.spec.modules})
-    raise ComposerError(
-        "--format diffusers needs a run whose denoiser is a diffusers.* block (the diffusers bridge, "
-        f"not in this version); this run's blocks: {', '.join(blocks)}. Export the denoiser with "
-        "--format onnx|torchscript|safetensors --module NAME instead")
+    """A diffusers DDPMPipeline folder (composer/run/export_diffusers.py): the run's diffusers.UNet2DModel
+    denoiser and a DDPM/DDIM scheduler with the run's noise schedule."""
+    from composer.run.export_diffusers import to_pipeline
+
+    if request.node is not None or request.module is not None:
+        raise ComposerError("--format diffusers writes the whole pipeline (the sample objective's denoiser and "
+                            "schedule): drop --node/--module")
+    return to_pipeline(request.runner, request.out, ema=request.ema)
 
 
 FORMATS = {   # format -> writer(Request) -> files written

@@ -304,7 +304,8 @@ def plot(args) -> int:
 def export_arguments(p) -> None:
     p.add_argument("run_dir")
     p.add_argument("--format", required=True, help="onnx, torchscript, safetensors or diffusers")
-    p.add_argument("-o", "--output", required=True, help="the file to write (PATH.json is written beside it)")
+    p.add_argument("-o", "--output", required=True,
+                   help="the file to write (PATH.json is written beside it); diffusers: the pipeline folder")
     p.add_argument("--node", default=None, help="onnx/torchscript: flow tensor to output (default sample.output)")
     p.add_argument("--module", default=None, help="one module alone (safetensors: required)")
     p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,

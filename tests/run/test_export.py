@@ -140,7 +140,7 @@ def test_module_names_that_do_not_exist_get_did_you_mean(runs, tmp_path):
     (dict(format="onnx", node="z"), r"--node z: it is an input of the graph \(noise\)"),
     (dict(format="onnx", node="gan.G"), r"'gan.G' is a loss term"),
     (dict(format="onnx", node="gan.r1"), r"'gan.r1' \(r1\(real, real.y\)\) is computed by the 'gan' objective's recipe"),
-    (dict(format="diffusers"), r"--format diffusers needs a run whose denoiser is a diffusers.\* block"),
+    (dict(format="diffusers"), r"--format diffusers exports a denoising objective \(sample.objective\)"),
 ])
 def test_refusals(runs, tmp_path, kwargs, message):
     folder, run = runs["cgan"]
