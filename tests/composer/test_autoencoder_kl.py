@@ -1,5 +1,5 @@
 """graphs/autoencoder_kl.yaml, latent diffusion's first stage with a diffusers AutoencoderKL: the
-compiled step equals a hand-written loop on the same diffusers model (L1 + KL + hinge patch GAN),
+compiled steps equal (bitwise, one CPU thread) a hand-written loop on the same diffusers model (L1 + KL + hinge patch GAN),
 and the file trains a few steps and scores its reconstructions on held-out digits."""
 import copy
 

@@ -4,6 +4,7 @@ step equals a hand-written DSM step in its scaled latent space on the same diffu
 sampling decodes with `vae.decode_latents`; the file trains a few steps."""
 import copy
 
+import pytest
 import torch
 
 from composer import api
@@ -118,3 +119,11 @@ def test_stage2_trains_a_few_steps(tmp_path, stage_overrides):
                  *stage_overrides["latent_diffusion_kl"]]
     results = api.train(STAGE2, tmp_path, overrides, quiet=True)
     assert results["step"] == 2 and "digits.frechet_ratio" in results
+
+
+def test_decode_names_a_module_or_one_of_its_flow_methods(stage_overrides):
+    from composer.errors import ComposerError
+
+    with pytest.raises(ComposerError, match=r"sample\.decode: unknown module 'vae\.decode_latent' "
+                                            r"\(did you mean 'vae\.decode_latents'\?\)"):
+        api.plan(STAGE2, [*stage_overrides["latent_diffusion_kl"], "sample.decode=vae.decode_latent"])
