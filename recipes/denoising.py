@@ -129,7 +129,7 @@ def denoising(name, /, *, data: Tensor, model: str, cond: Tensors | None = None,
 class Denoiser(Generator):
     """Generation from a trained denoising objective: noise at t = 1, a sampler from samplers.py
     over `steps` grid intervals spaced by `spacing` (default: the sampler's own) down to `t_min`,
-    then `decode` (a module, for latent diffusion). With conditions, their values come from the
+    then `decode` (a module, or a module's flow method such as `vae.decode`, for latent diffusion). With conditions, their values come from the
     graph (held-out data, or fed: `composer sample --labels`), and `guidance` w > 0 mixes the
     conditional and the unconditional prediction, eps_c + w (eps_c - eps_null) (Ho & Salimans
     2022; w = 0 is plain conditional sampling)."""
@@ -147,7 +147,10 @@ class Denoiser(Generator):
         x = sample(sampler, eps_model, (n,) + tuple(gen.shape(self.data)), self.schedule, steps,
                    generator=gen.generator, t_min=t_min, device=gen.device, dtype=torch.float32,
                    spacing=spacing or DEFAULT_SPACING.get(sampler, "uniform"), **options)
-        return gen.module(decode)(x) if decode else x
+        if not decode:
+            return x
+        module, _, method = decode.partition(".")     # `dec`, or a flow method: `vae.decode`
+        return getattr(gen.module(module), method)(x) if method else gen.module(module)(x)
 
     def _eps_model(self, net, conds: list, guidance: float):
         def eps_of(*given):

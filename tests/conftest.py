@@ -7,6 +7,7 @@ the spec fuzzer (tests/spec/test_fuzz.py) and the bench smoke runs (tests/bench/
 `slow` here by their path, with their own tier marker (`model`, `dist`, `fuzz`, `bench`).
 `python -m pytest -q` runs everything; `python -m pytest -m "not slow" -q` the quick tier.
 """
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -39,6 +40,49 @@ def interrupt_at(monkeypatch, runner, step: int) -> None:
 @pytest.fixture
 def graphs_dir() -> Path:
     return GRAPHS
+
+
+# A shipped graph that loads an earlier stage's exported module (`pretrained:` a file the user
+# makes with `composer export RUN --format safetensors --module M`): graph -> (its module, the
+# earlier graph, that graph's module). Tests feed it a stand-in file: the earlier graph's module
+# at its initial weights, exported the user's way.
+STAGES = {
+    "latent_diffusion_kl": ("vae", "autoencoder_kl", "vae"),
+    "gan_timm": ("F", "timm_digits", "net"),
+}
+LIBRARIES = {"block: timm": "timm", "block: diffusers.": "diffusers", "block: transformers.": "transformers"}
+
+
+def missing_library(path: Path) -> str | None:
+    """The optional library a graph file's blocks need that is not installed (CI has no timm)."""
+    text = path.read_text()
+    return next((lib for mark, lib in LIBRARIES.items() if mark in text and importlib.util.find_spec(lib) is None),
+                None)
+
+
+def shipped_graphs() -> list:
+    """Every graph file, as pytest params; skipped where an optional library is missing."""
+    params = []
+    for path in sorted(GRAPHS.glob("*.yaml")):
+        lib = missing_library(path)
+        marks = [pytest.mark.skip(reason=f"{path.name} needs {lib}")] if lib else []
+        params.append(pytest.param(path, id=path.stem, marks=marks))
+    return params
+
+
+@pytest.fixture(scope="session")
+def stage_overrides(tmp_path_factory) -> dict[str, list[str]]:
+    """graph name -> overrides pointing its `pretrained:` at a stand-in of the earlier stage's file."""
+    from composer import api
+
+    folder, out = tmp_path_factory.mktemp("stages"), {}
+    for graph, (module, earlier, source) in STAGES.items():
+        if missing_library(GRAPHS / f"{earlier}.yaml"):
+            continue
+        file = folder / f"{earlier}.{source}.safetensors"
+        api.export(api.runner(GRAPHS / f"{earlier}.yaml", cpu=True), "safetensors", file, module=source)
+        out[graph] = [f"modules.{module}.pretrained={file}"]
+    return out
 
 
 def pytest_configure(config):

@@ -14,6 +14,7 @@ family says how diffusers' conventions map to composer's:
 | output objects (`.sample`)             | plain tensors (`return_dict=False`, first output)         |
 | AutoencoderKL `encode(x).latent_dist`  | `vae.encode(x)` -> (mean, logvar); `vae.decode(z)` -> image |
 | AutoencoderKL `config.scaling_factor`  | `vae.scaling_factor` attribute (latents are not scaled)   |
+| pipelines' `latents * scaling_factor`  | `vae.scale_latents(z)`; `vae.decode_latents(z)` divides, then decodes |
 
 Timesteps: `timestep_scale: 1000` (default) puts t in the range diffusers' sinusoidal timestep
 embeddings were designed for, so a model trained in composer sees what a diffusers model sees.
@@ -63,10 +64,12 @@ class DiffusersDenoiser(nn.Module):
 
 class DiffusersAutoencoder(nn.Module):
     """A diffusers autoencoder (AutoencoderKL, ...): forward(x) -> reconstruction; methods
-    encode(x) -> (mean, logvar) and decode(z) -> image; `scaling_factor` from its config."""
+    encode(x) -> (mean, logvar) and decode(z) -> image; `scaling_factor` from its config, applied
+    as diffusers' pipelines apply it: scale_latents(z) = z * scaling_factor for the diffusion
+    model's data, decode_latents(z) = decode(z / scaling_factor) for its samples."""
 
     meta_shapes = True
-    flow_methods = ("encode", "decode")   # h: vae.encode(x) -> (mean, logvar); vae.decode(z)
+    flow_methods = ("encode", "decode", "scale_latents", "decode_latents")   # h: vae.encode(x); vae.decode(z)
 
     def __init__(self, model: nn.Module):
         super().__init__()
@@ -85,6 +88,12 @@ class DiffusersAutoencoder(nn.Module):
 
     def decode(self, z):
         return self.model.decode(z, return_dict=False)[0]
+
+    def scale_latents(self, z):
+        return z * self.scaling_factor
+
+    def decode_latents(self, z):
+        return self.decode(z / self.scaling_factor)
 
 
 class DiffusersModel(nn.Module):

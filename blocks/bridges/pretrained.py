@@ -8,6 +8,9 @@ A value is, in this order:
   * a hub id `org/name` (or `org/name/subfolder`): only from the local Hugging Face cache, unless
     the block says `allow_download: true` and HF_HUB_OFFLINE is not set; then only *.json and
     *.safetensors files are fetched.
+A .safetensors file that composer exported (`composer export RUN --format safetensors --module M`)
+holds the module's keys as composer named them, under the bridge adapter's attribute `model.`;
+that prefix is read away, so a stage-1 run's exported module is a stage-2 graph's `pretrained:`.
 Relative paths are relative to the graph file's folder (the spec layer resolves them, as for
 `weights:`), else to the working directory. Pickled weights (.bin, .pt, .pth, .ckpt) are refused:
 loading them can execute code. No `trust_remote_code` anywhere.
@@ -26,6 +29,7 @@ from pathlib import Path
 import torch
 
 PICKLED = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+ADAPTER_PREFIX = "model."   # every bridge adapter holds the library model as `self.model`
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(/[\w.-]+)*$")
 
 
@@ -117,9 +121,11 @@ def load_weights(model: torch.nn.Module, source: Source, *, optional=frozenset()
     if not source.files:
         return
     shapes = _file_shapes(source.files)
+    own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    prefix = ADAPTER_PREFIX if _exported(shapes, own) else ""
+    shapes = {k[len(prefix):]: s for k, s in shapes.items()}
     if drop is not None:
         shapes = {k: s for k, s in shapes.items() if not drop(k)}
-    own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     _check_keys(source.where, own, shapes, optional)
     if any(p.is_meta for p in model.parameters()):
         return
@@ -127,10 +133,17 @@ def load_weights(model: torch.nn.Module, source: Source, *, optional=frozenset()
 
     tensors = {}
     for file in source.files:
-        tensors.update({k: v for k, v in load_file(file).items() if k in own})
+        tensors.update({k[len(prefix):]: v for k, v in load_file(file).items() if k[len(prefix):] in own})
     model.load_state_dict(tensors, strict=not optional)
     if optional and hasattr(model, "tie_weights"):
         model.tie_weights()
+
+
+def _exported(found: dict, own: dict) -> bool:
+    """Whether the file's keys are composer's names of the adapter block (`model.` + the
+    library's keys), as `composer export --module` writes them, rather than the library's own."""
+    return bool(found) and all(k.startswith(ADAPTER_PREFIX) for k in found) \
+        and any(k[len(ADAPTER_PREFIX):] in own for k in found) and not any(k in own for k in found)
 
 
 def _file_shapes(files) -> dict[str, tuple]:

@@ -5,7 +5,9 @@ checked against `timm.list_models()` ("did you mean"), the options are the model
 keywords and create_model's (features_only, out_indices, drop_rate, ...); a misspelt option is
 reported with the class's keywords. `pretrained:` loads a local folder (timm's hub layout:
 config.json + model.safetensors) or a .safetensors file into the model built here; classifier
-weights are left out when the block has none (`num_classes: 0`) or another number of classes.
+weights are left out when the block has none (`num_classes: 0`) or another number of classes, and a
+feature extractor (`features_only: true`) loads the stages it keeps from a whole classifier's file
+(e.g. one composer trained and exported: `composer export RUN --format safetensors --module net`).
 
 | timm                                   | composer                                            |
 |----------------------------------------|-----------------------------------------------------|
@@ -85,7 +87,7 @@ def build_block(*, model: str, pretrained=None, allow_download=False, **options)
             raise
         raise TypeError(f"timm {model}: {err}{_option_hint(model, options)}") from None
     if pretrained:
-        _load(built, pretrained, allow_download, model)
+        _load(built, pretrained, allow_download, model, features_only=bool(options.get("features_only")))
     return TimmModel(built)
 
 
@@ -100,7 +102,10 @@ def _option_hint(model: str, options: dict) -> str:
     return suggest(unknown[0], keywords) if unknown else ""
 
 
-def _load(built, pretrained: str, allow_download: bool, model: str) -> None:
+def _load(built, pretrained: str, allow_download: bool, model: str, features_only: bool = False) -> None:
+    """Strictly, but a feature extractor (features_only) keeps only the stages up to its last
+    out_index: the file's later stages and classifier are left out, as timm's own loading does
+    (it loads the whole model, then cuts it). Every key the extractor has must be in the file."""
     from composer.blocks.bridges.pretrained import load_weights, locate
 
     source = locate(pretrained, allow_download, meta=on_meta())
@@ -112,4 +117,6 @@ def _load(built, pretrained: str, allow_download: bool, model: str) -> None:
     classifier = getattr(get_pretrained_cfg(model), "classifier", None)
     own = built.state_dict()
     drop = (lambda k: k.startswith(f"{classifier}.") and k not in own) if classifier else None
+    if features_only:
+        drop = lambda k: k not in own  # noqa: E731
     load_weights(built, source, drop=drop)

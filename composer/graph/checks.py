@@ -6,7 +6,7 @@ from __future__ import annotations
 import inspect
 
 from composer.errors import did_you_mean
-from composer.graph.lower import bind_args, check_tensor_args
+from composer.graph.lower import bind_args, check_tensor_args, flow_methods
 from composer.graph.nodes import Node, OptionError
 from composer.spec.schema import Spec
 
@@ -38,9 +38,16 @@ def check_sample(spec: Spec, table: dict[str, Node], generators: dict) -> None:
     bind_args(spec, generator.__call__, spec.sample.options, ("sample",),
               f"the generator of recipe {recipes[objective]}", supplied=("gen", "n"))
     try:
-        generator.check(spec.sample.options, {m.name for m in spec.modules})
+        generator.check(spec.sample.options, callables(spec))
     except OptionError as err:
         raise spec.error(err.message, "sample", err.key) from None
+
+
+def callables(spec: Spec) -> set[str]:
+    """What a generator may call by name: every module, and `M.method` for each flow method its
+    block offers (a latent diffusion model decodes with `decode: vae.decode`)."""
+    names = {m.name for m in spec.modules}
+    return names | {f"{m}.{method}" for m in names for method in flow_methods(spec, m)}
 
 
 def check_metrics(spec: Spec, table: dict[str, Node]) -> None:

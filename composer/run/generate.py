@@ -71,6 +71,7 @@ def generate(runner, n: int, *, output: str | list | None = None, inputs: dict |
 
 
 def _from_recipe(runner, objective: str, n: int, inputs, generator, options) -> torch.Tensor:
+    from composer.graph.checks import callables
     from composer.graph.lower import bind_args
     from composer.graph.nodes import OptionError
 
@@ -78,7 +79,7 @@ def _from_recipe(runner, objective: str, n: int, inputs, generator, options) -> 
     chosen = {**runner.spec.sample.options, **options}
     try:
         bind_args(runner.spec, make.__call__, chosen, ("sample",), "the generator", supplied=("gen", "n"))
-        make.check(chosen, set(runner.graph.param_counts))
+        make.check(chosen, callables(runner.spec))
     except OptionError as err:
         raise ComposerError(f"sample.{err.key}: {err.message}") from None
     chunks = []

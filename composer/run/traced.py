@@ -144,7 +144,7 @@ def _outputs(runner, node: str | None) -> list[str]:
     if spec.sample.objective:
         model = _denoiser_hint(runner)
         decode = spec.sample.options.get("decode")
-        also = f" (and its decoder with --module {decode})" if decode else ""
+        also = f" (and its decoder with --module {decode.split('.')[0]})" if decode else ""   # `vae.decode`: vae
         raise ComposerError(
             f"this graph generates with the '{spec.sample.objective}' objective's sampler, a loop over its "
             f"denoiser with noise drawn at every step, which is not one traced graph: export the denoiser "
