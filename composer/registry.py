@@ -55,6 +55,10 @@ class Namespace:
         except ImportError as err:
             raise MissingLibrary(f"needs the '{self.library}' library, which is not installed "
                                  f"({err}): pip install 'composer-graphs[{self.extra or self.library}]'") from None
+        except Exception as err:  # noqa: BLE001 -- an installed library that fails to import (a mismatched build)
+            raise MissingLibrary(f"needs the '{self.library}' library, which is installed but fails to import "
+                                 f"({type(err).__name__}: {err}): reinstall it for this torch, e.g. "
+                                 f"pip install --force-reinstall 'composer-graphs[{self.extra or self.library}]'") from None
 
     def entry(self, name: str | None):
         raise NotImplementedError

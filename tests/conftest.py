@@ -7,8 +7,10 @@ the spec fuzzer (tests/spec/test_fuzz.py) and the bench smoke runs (tests/bench/
 `slow` here by their path, with their own tier marker (`model`, `dist`, `fuzz`, `bench`).
 `python -m pytest -q` runs everything; `python -m pytest -m "not slow" -q` the quick tier.
 """
+import functools
 import importlib.util
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -54,10 +56,18 @@ LIBRARIES = {"block: timm": "timm", "block: diffusers.": "diffusers", "block: tr
 
 
 def missing_library(path: Path) -> str | None:
-    """The optional library a graph file's blocks need that is not installed (CI has no timm)."""
+    """The optional library a graph file's blocks need that is not usable here (CI has no timm)."""
     text = path.read_text()
-    return next((lib for mark, lib in LIBRARIES.items() if mark in text and importlib.util.find_spec(lib) is None),
-                None)
+    return next((lib for mark, lib in LIBRARIES.items() if mark in text and not usable(lib)), None)
+
+
+@functools.cache
+def usable(library: str) -> bool:
+    """Whether `library` imports, tried in a fresh interpreter: installed is not enough (timm's
+    torchvision built for another torch fails at import with a RuntimeError)."""
+    if importlib.util.find_spec(library) is None:
+        return False
+    return subprocess.run([sys.executable, "-c", f"import {library}"], capture_output=True).returncode == 0
 
 
 def shipped_graphs() -> list:

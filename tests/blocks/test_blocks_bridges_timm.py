@@ -6,8 +6,11 @@ import torch
 from composer import api
 from composer.blocks import BLOCKS
 from composer.errors import SpecError
+from conftest import usable
 
-pytest.importorskip("timm")
+if not usable("timm"):
+    pytest.skip("timm does not import here (not installed, or its torchvision does not fit this torch)",
+                allow_module_level=True)
 
 
 def test_a_timm_model_from_its_name_and_options():
