@@ -10,6 +10,7 @@ from composer import api
 from composer.blocks import BLOCKS
 from composer.errors import ComposerError, SpecError
 from composer.registry import Namespace, Registry
+from conftest import usable
 
 pytest.importorskip("diffusers")
 
@@ -61,7 +62,8 @@ def test_namespace_lookup_unknown_and_arguments():
 
 
 def test_block_names_of_libraries_resolve_with_config_signatures():
-    assert "diffusers.UNet2DModel" in BLOCKS and "timm" in BLOCKS and "transformers.CLIPTextModel" in BLOCKS
+    assert "diffusers.UNet2DModel" in BLOCKS and "transformers.CLIPTextModel" in BLOCKS
+    assert ("timm" in BLOCKS) == usable("timm")             # the bare prefix: a model name is an argument
     assert "diffusers.DDPMScheduler" not in BLOCKS          # not a model: nothing else is importable
     assert "diffusers.ModelMixin" not in BLOCKS and "transformers.CLIPTextConfig" not in BLOCKS
     assert "diffusers.os" not in BLOCKS and "diffusers._import_structure" not in BLOCKS
