@@ -80,6 +80,7 @@ def test_unknown_library_names_suggest_the_library_s_own():
     assert "expected one of" not in BLOCKS.unknown("diffusers.Zzzzzzzzzzzzzzz")   # no list of hundreds
 
 
+@pytest.mark.slow
 def test_listing_names_the_namespaces_without_importing_them():
     code = ("import sys; from composer import api; names = [e['name'] for e in api.entries('blocks')]; "
             "print(names[-3:], [m for m in ('diffusers', 'timm', 'transformers') if m in sys.modules])")
@@ -87,6 +88,7 @@ def test_listing_names_the_namespaces_without_importing_them():
     assert out.strip() == "['diffusers.<ModelClass>', 'timm', 'transformers.<ModelClass>'] []"
 
 
+@pytest.mark.slow
 def test_validate_does_not_import_libraries_a_graph_does_not_use():
     code = ("import sys; from composer import api; from specs import small_dcgan; "
             "api.validate(api.from_dict(small_dcgan())); "

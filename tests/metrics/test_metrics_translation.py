@@ -13,6 +13,7 @@ def _private_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("COMPOSER_CACHE", str(tmp_path_factory.getbasetemp() / "composer-cache"))
 
 
+@pytest.mark.slow
 def test_label_preservation_counts_agreeing_predictions():
     test = digits(split="test")
     assert label_preservation(test.x, test.y, digits_classifier()) >= 0.97

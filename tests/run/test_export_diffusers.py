@@ -52,6 +52,7 @@ def outside_composer(folder, tmp_path) -> dict:
     return torch.load(out)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler, scheduler", [("ddim", "DDIMScheduler"), ("ddpm", "DDPMScheduler")])
 def test_pipeline_samples_without_composer_equal_composer_sampler(tmp_path, sampler, scheduler):
     run = api.runner(GRAPH, TINY + [f"sample.sampler={sampler}"], cpu=True)

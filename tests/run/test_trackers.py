@@ -120,6 +120,7 @@ def test_a_resume_does_not_repeat_tensorboard_steps(tmp_path):
     assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
 
 
+@pytest.mark.slow
 def test_mlflow_logs_to_a_local_store_in_the_run_folder(tmp_path, monkeypatch):
     mlflow = pytest.importorskip("mlflow")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -137,6 +138,7 @@ def test_mlflow_logs_to_a_local_store_in_the_run_folder(tmp_path, monkeypatch):
     assert run.data.params["optimizers.G.lr"] == "0.001" and run.data.params["train.steps"] == "4"
 
 
+@pytest.mark.slow
 def test_wandb_offline_writes_every_logged_value_in_the_run_folder(tmp_path, monkeypatch):
     pytest.importorskip("wandb")
     for name, value in {"WANDB_MODE": "offline", "WANDB_SILENT": "true"}.items():
