@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import cached_property
 
-from composer.errors import SpecError, did_you_mean
+from composer.errors import did_you_mean
 from composer.graph.build import Graph
 from composer.graph.nodes import Node
 

@@ -1,8 +1,6 @@
 """The open vocabulary: data fields, flow ops, multi-input modules, lists in recipe arguments,
 term options (weight schedules, periods), declared phases and their checks, with every error
 pinned with its message and location."""
-import copy
-
 import pytest
 import torch
 

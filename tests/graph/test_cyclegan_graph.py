@@ -1,7 +1,6 @@
 """graphs/cyclegan.yaml and graphs/cyclegan_256.yaml: the compiled plan, the reference's parameter
 counts, the linear learning-rate decay, and the checks of sample.output and eval.metrics."""
 import pytest
-import torch
 
 from composer import api
 from composer.errors import SpecError

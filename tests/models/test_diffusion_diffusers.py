@@ -8,7 +8,6 @@ digits batches, times and noise; x_t = gamma_t x0 + sigma_t eps in closed form (
 graph's gradient clipping (1.0) and warm-up learning rate (1e-3 (k + 1) / 200 at step k); Adam. On
 one CPU thread the two agree bitwise.
 """
-import copy
 import subprocess
 import sys
 

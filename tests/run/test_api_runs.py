@@ -2,7 +2,6 @@
 `composer list`, conditional generation from the CLI, sample arguments."""
 import json
 
-import pytest
 import torch
 import yaml
 from safetensors.torch import load_file

@@ -29,7 +29,6 @@ import math
 import os
 import re
 import signal
-import sys
 import tempfile
 import time
 import traceback

@@ -12,7 +12,6 @@ from composer import api
 from composer.run import checkpoint
 from composer.errors import ComposerError
 from composer.tools.cli import main
-from composer.run.runner import NonFiniteLoss
 from composer.run.trainer import Trainer
 from conftest import GRAPHS, ROOT, interrupt_at, missing_library
 from specs import small_2d_gan
