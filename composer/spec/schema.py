@@ -381,8 +381,7 @@ class _Parser:
             raise self.fail("order must be a list of optimizer names", path + ("order",))
         for key in ("repeat", "every"):
             for phase, count in self.mapping(path + (key,), body.get(key), "phase: count").items():
-                if not isinstance(count, int) or count < 1:
-                    raise self.fail(f"expected a positive integer, got {count!r}", path + (key, phase))
+                self.positive_int(path + (key, phase), count)     # `true` is no count
         return ScheduleSpec(tuple(str(o) for o in order), dict(body.get("repeat") or {}),
                             dict(body.get("every") or {}), bool(body.get("refresh_detached", False)),
                             self.loc(path))

@@ -11,12 +11,13 @@ from composer.errors import did_you_mean
 from composer import registry
 
 PRECISIONS = ("no", "bf16", "fp16", "fp8")
+MAX_SEED = 2**53   # seed * 1000 + a stream offset stays within torch.manual_seed's 64 bits
 COMPILE_KEYS = ("mode", "dynamic", "fullgraph", "backend")   # torch.compile's options a spec may set
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 RANGES = {   # key path -> (bound, strict, what is expected)
     ("train", "steps"): (1, False, "a positive number of steps"),
     ("train", "batch"): (1, False, "a positive batch size"),
-    ("train", "seed"): (0, False, "a seed >= 0"),
+    ("train", "seed"): (0, False, "a seed >= 0"),   # and <= MAX_SEED, below
     ("train", "log_every"): (0, False, "0 (never) or a positive number of steps"),
     ("train", "sample_every"): (0, False, "0 (never) or a positive number of steps"),
     ("train", "checkpoint_every"): (0, False, "0 (only at the end) or a positive number of steps"),
@@ -76,6 +77,9 @@ def check_range(p, path: tuple, value) -> None:
     low, strict, what = rule
     if not isinstance(value, (int, float)) or isinstance(value, bool) or (value <= low if strict else value < low):
         raise p.fail(f"expected {what}, got {value!r}", path)
+    if path == ("train", "seed") and value > MAX_SEED:
+        raise p.fail(f"expected a seed <= 2**53 (composer derives per-rank, per-stream seeds from it for "
+                     f"torch.manual_seed), got {value!r}", path)
 
 
 def finite(value) -> bool:
