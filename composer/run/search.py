@@ -75,7 +75,7 @@ def suggest(trial, space: dict) -> dict:
 def label(setting: dict) -> str:
     """A folder name fixed by the setting's values (so a retried setting finds its runs)."""
     digest = hashlib.sha1(yaml.safe_dump(setting, sort_keys=True).encode()).hexdigest()[:8]
-    return setting_label(0, setting).replace("S00_", f"P{digest}_", 1)
+    return setting_label(f"P{digest}", setting)
 
 
 def run_search(file: str | Path, space: dict, trials: int, metric: str, direction: str, seeds: int = 1,

@@ -76,11 +76,13 @@ def settings(grid: dict[str, list]) -> list[dict]:
     return [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
 
 
-def setting_label(index: int, setting: dict) -> str:
-    """A folder name: S01_key=value,key=value (characters other than letters, digits, . _ = , -
-    become _, and long names are cut)."""
+def setting_label(index: int | str, setting: dict) -> str:
+    """A folder name: S01_key=value,key=value for the grid's setting 1 (a string `index` is used as
+    written, e.g. a search's hash); characters other than letters, digits, . _ = , - become _, and
+    long names are cut."""
+    prefix = f"S{index:02d}" if isinstance(index, int) else index
     text = ",".join(f"{k}={_yaml(v)}" for k, v in setting.items()) or "base"
-    return f"S{index:02d}_" + re.sub(r"[^A-Za-z0-9._=,\-]", "_", text)[:80]
+    return f"{prefix}_" + re.sub(r"[^A-Za-z0-9._=,\-]", "_", text)[:80]
 
 
 def plan_trials(grid: dict, seeds: int, first_seed: int, out: Path, overrides=()) -> list[Trial]:

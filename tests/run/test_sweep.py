@@ -22,6 +22,7 @@ def test_grid_values_parse_as_yaml_and_combine_in_order():
     assert len(sweep.settings(grid)) == 4 and sweep.settings({}) == [{}]
     assert sweep.parse_grid(["train.batch=16"]) == {"train.batch": [16]}
     assert sweep.setting_label(3, {"schedule.order": ["G", "D"], "x": "a/b"}) == "S03_schedule.order=_G,_D_,x=a_b"
+    assert search.label({"lr": 0.001}).startswith("P") and search.label({"lr": 0.001}).endswith("_lr=0.001")
 
 
 @pytest.mark.parametrize("item, message", [
@@ -32,6 +33,9 @@ def test_grid_values_parse_as_yaml_and_combine_in_order():
 def test_bad_grids_are_refused(item, message):
     with pytest.raises(SpecError, match=message):
         sweep.parse_grid([item])
+
+
+def test_a_grid_key_given_twice_is_refused():
     with pytest.raises(SpecError, match="--grid a is given twice"):
         sweep.parse_grid(["a=[1]", "a=[2]"])
 
