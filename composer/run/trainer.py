@@ -18,6 +18,7 @@ from composer.run.callbacks import Callback
 from composer.run.default_callbacks import callbacks_for
 from composer.run.folder import RunFolder, with_data_paths
 from composer.run.runner import NonFiniteLoss, Runner
+from composer.spec.schema import OptimizerSpec, TrainSpec
 from composer.text import flatten
 
 __all__ = ["Callback", "Trainer", "spec_changes"]
@@ -73,6 +74,10 @@ class Trainer:
             raise ComposerError(f"--resume: the spec differs from the run's in what changes training: {shown}. "
                                 "Start a new run, or pass --accept-changes to continue with them (recorded in "
                                 "the run folder)")
+        refused = refused_changes(yaml.safe_load(saved.read_text()) or {}, with_data_paths(self.runner.spec))
+        if refused:
+            raise ComposerError("--accept-changes: a resume cannot apply " + "; ".join(refused)
+                                + ". Start a new run for these")
         self.log(f"resuming with changes: {shown}")
         return changes
 
@@ -158,6 +163,30 @@ UNTRAINED = (("name",), ("train", "log_every"), ("train", "sample_every"), ("tra
 """Keys a resume may change freely: they do not change what is trained (threads and the fast
 modes change only the rounding: a resume that switches them is not bitwise equal to a run that
 never did)."""
+
+
+FIXED = {("train", "seed"): (TrainSpec.seed, "the checkpoint's random streams continue; the seed only starts them"),
+         ("optimizers", "*", "type"): (OptimizerSpec.type, "the checkpoint's optimizer state is of its optimizer type"),
+         ("optimizers", "*", "params"): (None, "the checkpoint's optimizer state is of its parameters")}
+"""Keys a resume cannot change, with their default and why: `--accept-changes` refuses them by
+name (a changed architecture is refused when the checkpoint is loaded: it does not fit)."""
+
+
+def refused_changes(old: dict, new: dict) -> list[str]:
+    """`key.path: old -> new (why)` for each change of `FIXED` between two specs' data (an
+    optimizer added or removed is left to the checkpoint's own check)."""
+    a, b = flatten(old), flatten(new)
+    out = []
+    for key, (default, why) in FIXED.items():
+        for path in sorted({p for p in set(a) | set(b) if len(p) == len(key)
+                            and all(k in ("*", q) for k, q in zip(key, p))}, key=lambda p: tuple(map(str, p))):
+            owner = path[:-1]
+            if not any(q[:len(owner)] == owner for q in a) or not any(q[:len(owner)] == owner for q in b):
+                continue
+            before, after = a.get(path, default), b.get(path, default)
+            if before != after:
+                out.append(f"{'.'.join(map(str, path))}: {before!r} -> {after!r} ({why})")
+    return out
 
 
 def spec_changes(old: dict, new: dict) -> list[str]:
