@@ -3,14 +3,20 @@
     RUN/checkpoints/step_000500/
         modules.safetensors   module and EMA weights ("G.main.0.weight", "ema.G....")
         state.safetensors     optimizer moments (the same on every rank)
-        state.json            step, process count, optimizer/LR-scheduler structure, fp16 loss scales
+        state.json            format version, step, process count, optimizer/LR-scheduler structure,
+                              fp16 loss scales
         rank{r}.safetensors   what each rank has of its own: data-stream orders, image pools,
         rank{r}.json          the noise generator and the global torch RNG (and their structure)
 
 With several processes every rank draws its own data, noise and pool, so a resume must give each
 rank back its own: a checkpoint resumes only with the number of processes that wrote it.
 
-Loading uses `safetensors.torch.load_file` and `json.load` only: nothing executes code.
+Loading uses `safetensors.torch.load_file` and `json.load` only: nothing executes code. A
+checkpoint is checked before anything of it is loaded (composer/run/checkpoint_fit.py): damage
+(non-finite tensors, a state.json whose step is not its folder's) makes `load_latest` fall back to
+the previous checkpoint; another graph's checkpoint "does not fit". The spec's optimizer
+hyperparameters and LR schedule, on the spec's horizon, then replace the checkpoint's
+(`optim.apply_spec`), so a resume with accepted changes trains with them.
 """
 from __future__ import annotations
 

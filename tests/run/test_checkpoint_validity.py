@@ -9,6 +9,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from composer import api
+from composer.errors import ComposerError
 from composer.run import checkpoint
 from composer.tools.cli import main
 from specs import small_2d_gan
@@ -92,3 +93,12 @@ def test_pruning_keeps_the_newest_valid_checkpoint_whatever_sorts_after_it(tmp_p
     assert results["step"] == 6
     names = sorted(p.name for p in (folder / "checkpoints").iterdir())
     assert names == ["step_000006", "step_900000"]
+
+
+def test_evaluating_non_finite_weights_is_refused_not_reported_as_nan():
+    runner = api.runner(api.from_dict(small_2d_gan()), cpu=True)
+    with torch.no_grad():
+        runner.raw["G"].net[0].weight.fill_(float("inf"))
+    with pytest.raises(ComposerError, match=r"eval: module G: net.0.weight is not finite; metrics of non-finite "
+                                            r"weights are not computed"):
+        api.evaluate(runner)
