@@ -62,11 +62,14 @@ class Trainer:
 
     def _check_changes(self, accept: bool) -> list[str]:
         """A resume continues the same training: refuse a spec that changed anything that changes
-        training, unless accepted (then the changes are recorded in RUN/changes.jsonl)."""
+        training, unless accepted (then the changes are recorded in RUN/changes.jsonl); what a
+        resume cannot apply is refused by name even then (`FIXED`; an architecture that changed, when
+        the checkpoint does not fit)."""
         saved = self.folder.spec
         if not saved.is_file():
             return []
-        changes = spec_changes(yaml.safe_load(saved.read_text()) or {}, with_data_paths(self.runner.spec))
+        old, new = yaml.safe_load(saved.read_text()) or {}, with_data_paths(self.runner.spec)
+        changes = spec_changes(old, new)
         if not changes:
             return []
         shown = "; ".join(changes[:6]) + (f"; and {len(changes) - 6} more" if len(changes) > 6 else "")
@@ -74,7 +77,7 @@ class Trainer:
             raise ComposerError(f"--resume: the spec differs from the run's in what changes training: {shown}. "
                                 "Start a new run, or pass --accept-changes to continue with them (recorded in "
                                 "the run folder)")
-        refused = refused_changes(yaml.safe_load(saved.read_text()) or {}, with_data_paths(self.runner.spec))
+        refused = refused_changes(old, new)
         if refused:
             raise ComposerError("--accept-changes: a resume cannot apply " + "; ".join(refused)
                                 + ". Start a new run for these")
