@@ -92,16 +92,19 @@ def runner(source, overrides=(), cpu: bool | None = None):
 
 
 def train(source, out: str | Path | None = None, overrides=(), resume: bool = False, quiet: bool = False,
-          callbacks=(), cpu: bool | None = None, accept_changes: bool = False) -> dict:
+          callbacks=(), cpu: bool | None = None, accept_changes: bool = False, overwrite: bool = False) -> dict:
     """Train to `train.steps` in the run folder `out` (default runs/NAME): logs, sample grids,
     checkpoints, final evaluation; `callbacks` (`composer.run.callbacks.Callback`s) join the default
     callbacks, one named as a default replacing it. A resume refuses a
-    spec that changes training unless `accept_changes` (recorded in RUN/changes.jsonl)."""
+    spec that changes training unless `accept_changes` (recorded in RUN/changes.jsonl). A folder
+    holding a run, or files that are not composer's, is refused unless `resume`, or `overwrite`
+    (which deletes a marked run's files only: composer/run/ownership.py)."""
     from composer.run.trainer import Trainer
 
     run = runner(source, overrides, cpu=cpu)
     folder = out if out is not None else Path("runs") / run.spec.name
-    return Trainer(run, folder, resume=resume, quiet=quiet, callbacks=callbacks, accept_changes=accept_changes).run()
+    return Trainer(run, folder, resume=resume, quiet=quiet, callbacks=callbacks, accept_changes=accept_changes,
+                   overwrite=overwrite).run()
 
 
 def open_run(run_dir: str | Path, overrides=(), cpu: bool | None = None):

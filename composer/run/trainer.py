@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from composer.errors import ComposerError
-from composer.run import checkpoint
+from composer.run import checkpoint, ownership
 from composer.run.callbacks import Callback
 from composer.run.default_callbacks import callbacks_for
 from composer.run.folder import RunFolder, with_data_paths
@@ -30,22 +30,19 @@ class Trainer:
     callback sets it), `total` the last step of `run` and `started` its start time."""
 
     def __init__(self, runner: Runner, out: str | Path, resume: bool = False, quiet: bool = False,
-                 callbacks=(), accept_changes: bool = False):
+                 callbacks=(), accept_changes: bool = False, overwrite: bool = False):
         self.runner, self.folder, self.quiet = runner, RunFolder(out), quiet
         self.out = self.folder.root
         self.callbacks = callbacks_for(runner.spec, callbacks)
         self.stop_signal, self.progress = None, None
         self.total, self.started = runner.spec.train.steps, time.time()
         self.main = runner.accelerator.is_main_process
-        self.lock = self.folder.claim(self.main, runner.accelerator.wait_for_everyone)
-        existing = checkpoint.latest(self.out)
+        _, self.lock = ownership.claim(self.folder, runner.spec.name, self.main, runner.accelerator.wait_for_everyone,
+                                       resume=resume, overwrite=overwrite, log=self.log)
         if resume:
-            if existing is None:
+            if checkpoint.latest(self.out) is None:
                 raise ComposerError(f"--resume: {self.out} holds no checkpoint to resume from")
             self._resume(accept_changes)
-        elif existing is not None:
-            raise ComposerError(f"{self.out} already holds checkpoints ({existing.name}); "
-                                "pass --resume to continue it or choose another --out")
         if self.main:
             sources = {m.name: checkpoint.weights_path(runner.spec, m) for m in runner.spec.modules if m.weights}
             self.folder.write_spec(runner.spec, sources)

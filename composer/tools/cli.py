@@ -163,18 +163,26 @@ def list_entries(args) -> int:
 # ------------------------------------------------------------------ runs
 def run_arguments(p) -> None:
     p.add_argument("file")
-    p.add_argument("--out", default=None, help="run folder (default runs/NAME)")
+    p.add_argument("--out", default=None, help="run folder (default runs/NAME): new, empty or a composer run folder")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
     p.add_argument("--accept-changes", action="store_true",
                    help="with --resume: continue although the spec changed (e.g. more steps, a new lr); recorded")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run in --out: deletes composer's files there (a folder composer marked as "
+                        "its own only; other files are kept) and trains afresh")
     p.add_argument("--cpu", action="store_true", help="force the CPU even where a GPU exists")
 
 
 def run(args) -> int:
     from composer import api
+    from composer.run.ownership import RunFolderRefused
 
-    api.train(args.file, args.out, args.overrides, resume=args.resume, cpu=args.cpu or None,
-              accept_changes=args.accept_changes)
+    try:
+        api.train(args.file, args.out, args.overrides, resume=args.resume, cpu=args.cpu or None,
+                  accept_changes=args.accept_changes, overwrite=args.overwrite)
+    except RunFolderRefused as err:     # --out is a bad argument: exit 2
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -88,8 +88,8 @@ def test_run_refuses_to_overwrite_and_resume_needs_a_checkpoint(tmp_path, capsys
     spec = write_spec(tmp_path, small_2d_gan())
     run = tmp_path / "run"
     assert main(["run", str(spec), "--out", str(run), "train.steps=2"]) == 0
-    assert main(["run", str(spec), "--out", str(run), "train.steps=2"]) == 1
-    assert "already holds checkpoints" in capsys.readouterr().err
+    assert main(["run", str(spec), "--out", str(run), "train.steps=2"]) == 2
+    assert "holds a finished run" in capsys.readouterr().err
     assert main(["run", str(spec), "--out", str(tmp_path / "new"), "--resume"]) == 1
     assert "holds no checkpoint to resume from" in capsys.readouterr().err
 
