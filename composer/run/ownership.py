@@ -99,8 +99,8 @@ def decide(folder: RunFolder, resume: bool = False, overwrite: bool = False) -> 
             return "adopt"
         raise RunFolderRefused(
             f"--out {root} holds a run of an older composer ({_listed(found)}; checkpoints up to "
-            f"{checkpoint.latest(root).name}) without composer's marker {RunFolder.MARKER}: pass --resume to continue it, "
-            "or choose another --out" + ("; --overwrite deletes only folders composer marked as its own, so "
+            f"{checkpoint.latest(root).name}) without composer's marker {RunFolder.MARKER}: pass --resume to "
+            "continue it, or choose another --out" + ("; --overwrite deletes only folders composer marked as its own, so "
                                          "delete this one yourself to train afresh in it" if overwrite else ""))
     raise RunFolderRefused(
         f"--out {root} is not empty ({_listed(found)}) and is not a composer run folder (it has no {RunFolder.MARKER} "

@@ -102,7 +102,7 @@ def test_a_nan_that_no_scale_fixes_still_stops_training_before_any_step():
     before = copy.deepcopy(runner.raw["D"].state_dict())
     real, z = _inputs(1)[0]
     real[0, 0] = float("nan")
-    with pytest.raises(NonFiniteLoss, match=r"non-finite loss in phase D at step 16: gan.D_real=nan"):
+    with pytest.raises(NonFiniteLoss, match=r"non-finite loss in phase D \(optimizer D\) at step 16: term gan.D_real=nan"):
         for _ in range(40):
             runner.step({"real": real, "z": z})
     assert runner.precision.grad_scale("D") == 1.0      # 65536 halved 16 times, then the stop
