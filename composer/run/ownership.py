@@ -10,7 +10,7 @@ checkpoints/ folder a user may keep for other reasons. What `--out` may be:
 | new, or empty | creates the run | refused: no checkpoint | creates the run |
 | marked, holding only its spec | starts afresh | refused: no checkpoint | starts afresh |
 | marked, with checkpoints or results | refused | continues it | deletes composer's files in it, then as new |
-| an older composer's run (no marker; spec.yaml, metrics.jsonl and a checkpoint) | refused | continues it (and marks it) | refused |
+| an older composer's run (no marker; spec.yaml and a complete checkpoint) | refused | continues it, then marks it | refused |
 | anything else that is not empty | refused | refused | refused |
 
 `--overwrite` deletes only the names of the run folder's layout (RunFolder) and the trackers'
@@ -73,8 +73,9 @@ def contents(root: Path) -> list[str]:
 
 
 def is_legacy(folder: RunFolder) -> bool:
-    """A run written before the marker existed: spec.yaml, metrics.jsonl and a complete checkpoint."""
-    return folder.spec.is_file() and folder.metrics.is_file() and checkpoint.latest(folder.root) is not None
+    """A run written before the marker existed: spec.yaml and a complete checkpoint (`step_N/` with
+    its state.json). It may be resumed only, and is marked once its checkpoint has loaded."""
+    return folder.spec.is_file() and checkpoint.latest(folder.root) is not None
 
 
 def decide(folder: RunFolder, resume: bool = False, overwrite: bool = False) -> str:
@@ -142,8 +143,9 @@ def clear(folder: RunFolder) -> tuple[list[str], list[str]]:
 def claim(folder: RunFolder, graph: str, main: bool, barrier=lambda: None, resume: bool = False,
           overwrite: bool = False, log=print):
     """Check `folder` for this run (every rank, before the main one writes anything: `barrier`),
-    then on the main process lock it, clear it for --overwrite and mark it as composer's. Returns
-    (the action of `decide`, the open lock file or None on other ranks)."""
+    then on the main process lock it, clear it for --overwrite and mark a new run as composer's
+    (an older composer's run is marked by `adopt` after its checkpoint loaded). Returns (the
+    action of `decide`, the open lock file or None on other ranks)."""
     action = decide(folder, resume, overwrite)
     barrier()
     if not main:
@@ -153,12 +155,16 @@ def claim(folder: RunFolder, graph: str, main: bool, barrier=lambda: None, resum
         deleted, kept = clear(folder)
         log(f"--overwrite: deleted {', '.join(deleted)} from {folder.root}"
             + (f"; kept {', '.join(kept)} (not composer's)" if kept else ""))
-    if action == "adopt":
-        write_marker(folder.root, graph, adopted=True)
-        log(f"{folder.root}: marked as a composer run folder ({RunFolder.MARKER}); it was written by an older composer")
-    elif action != "resume":
+    if action == "create" or action == "clear":
         write_marker(folder.root, graph)
     return action, handle
+
+
+def adopt(folder: RunFolder, graph: str, log=print) -> None:
+    """Mark an older composer's run as composer's, once its checkpoint has loaded (a folder that
+    only looked like one stays unmarked)."""
+    write_marker(folder.root, graph, adopted=True)
+    log(f"{folder.root}: marked as a composer run folder ({RunFolder.MARKER}); it was written by an older composer")
 
 
 def _listed(names: list[str], most: int = 6) -> str:

@@ -37,12 +37,15 @@ class Trainer:
         self.stop_signal, self.progress = None, None
         self.total, self.started = runner.spec.train.steps, time.time()
         self.main = runner.accelerator.is_main_process
-        _, self.lock = ownership.claim(self.folder, runner.spec.name, self.main, runner.accelerator.wait_for_everyone,
-                                       resume=resume, overwrite=overwrite, log=self.log)
+        action, self.lock = ownership.claim(self.folder, runner.spec.name, self.main,
+                                            runner.accelerator.wait_for_everyone, resume=resume,
+                                            overwrite=overwrite, log=self.log)
         if resume:
             if checkpoint.latest(self.out) is None:
                 raise ComposerError(f"--resume: {self.out} holds no checkpoint to resume from")
             self._resume(accept_changes)
+            if action == "adopt" and self.main:
+                ownership.adopt(self.folder, runner.spec.name, self.log)
         if self.main:
             sources = {m.name: checkpoint.weights_path(runner.spec, m) for m in runner.spec.modules if m.weights}
             self.folder.write_spec(runner.spec, sources)

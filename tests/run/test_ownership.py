@@ -97,7 +97,7 @@ def test_a_finished_run_without_its_checkpoints_is_refused(tmp_path, finished, g
     before = snapshot(root)
     assert main(["run", str(graph), "--out", str(root), *RUN]) == 2
     assert "it has no checkpoint to --resume from, pass --overwrite" in capsys.readouterr().err
-    assert main(["run", str(graph), "--out", str(root), *RUN, "--resume"]) == 1
+    assert main(["run", str(graph), "--out", str(root), *RUN, "--resume", "--accept-changes"]) == 1
     assert "holds no checkpoint to resume from" in capsys.readouterr().err
     assert snapshot(root) == before
 
@@ -159,6 +159,18 @@ def test_an_older_composers_run_resumes_only(tmp_path, graph, capsys):
     assert main(["run", str(graph), "--out", str(root), *RUN, "train.steps=1", "--resume"]) == 0
     assert json.loads((root / MARKER).read_text())["adopted"] is True
     assert "marked as a composer run folder" in capsys.readouterr().out
+
+
+def test_a_folder_that_only_looks_like_an_older_run_is_not_marked_by_resume(tmp_path, graph, capsys):
+    root = tmp_path / "mine"
+    (root / "checkpoints" / "step_000005").mkdir(parents=True)
+    (root / "checkpoints" / "step_000005" / "state.json").write_text("{}")
+    (root / "spec.yaml").write_text(yaml.safe_dump(small_2d_gan(), sort_keys=False))
+    before = snapshot(root)
+    assert main(["run", str(graph), "--out", str(root), *RUN, "--resume", "--accept-changes"]) == 1
+    assert "step_000005" in capsys.readouterr().err
+    assert {k: v for k, v in snapshot(root).items() if k != ".lock"} == before     # the lock was taken to load
+    assert not (root / MARKER).exists()
 
 
 def test_resume_and_overwrite_exclude_each_other(tmp_path, graph, capsys):
