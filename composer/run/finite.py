@@ -57,7 +57,7 @@ def _culprit(runner, phase, rerun) -> str:
     """The first term whose gradient alone is not finite (squared), with the largest values the
     phase computed: evaluated again from the same inputs and weights, each term differentiated alone."""
     env, nodes = rerun()
-    params = [(f"{m}.{k}", p) for m in phase.trains for k, p in runner.modules[m].named_parameters()
+    params = [(f"{m}.{k}", p) for m in phase.trains for k, p in runner.raw[m].named_parameters()
               if p.requires_grad]
     blamed = []
     for node in (n for n in nodes if n.kind == "term"):
