@@ -29,14 +29,17 @@ from composer.plugins import register_plugin
 from composer.spec.schema import Spec
 
 
-def load(path: str | Path, overrides=()) -> Spec:
-    """Read a graph file (with optional `key=value` overrides) into a Spec."""
-    return spec_module.load(path, overrides)
+def load(path: str | Path, overrides=(), allow_paths=()) -> Spec:
+    """Read a graph file (with optional `key=value` overrides) into a Spec. The files it names
+    (extends, weights, pretrained) must lie under the working directory, the file's folder,
+    a folder of `allow_paths` (the CLI's --allow-path) or of $COMPOSER_ALLOW_PATHS; the Spec
+    keeps the grant for its later checks."""
+    return spec_module.load(path, overrides, allow_paths)
 
 
-def from_dict(data: dict, overrides=(), name: str = "<python>") -> Spec:
-    """A Spec from a plain dict, exactly as if it had been read from YAML."""
-    return spec_module.parse(data, None, name, overrides)
+def from_dict(data: dict, overrides=(), name: str = "<python>", allow_paths=()) -> Spec:
+    """A Spec from a plain dict, exactly as if it had been read from YAML (`allow_paths` as for load)."""
+    return spec_module.parse(data, None, name, overrides, allow_paths)
 
 
 def to_yaml(spec: Spec, resolved: bool = False) -> str:
@@ -104,16 +107,16 @@ def train(source, out: str | Path | None = None, overrides=(), resume: bool = Fa
     return Trainer(run, folder, resume=resume, quiet=quiet, callbacks=callbacks, accept_changes=accept_changes).run()
 
 
-def open_run(run_dir: str | Path, overrides=(), cpu: bool | None = None):
+def open_run(run_dir: str | Path, overrides=(), cpu: bool | None = None, allow_paths=()):
     """A Runner restored from a run folder's spec.yaml and latest checkpoint (the plugins the
-    spec names are loaded again)."""
+    spec names are loaded again; `allow_paths` as for load)."""
     from composer.run import checkpoint
     from composer.run.folder import RunFolder
 
     folder = RunFolder(run_dir).require()
     if checkpoint.latest(folder.root) is None:
         raise ComposerError(f"{folder.root} has no checkpoint yet")
-    run = runner(load(folder.spec, overrides), cpu=cpu)
+    run = runner(load(folder.spec, overrides, allow_paths), cpu=cpu)
     checkpoint.load_latest(run, folder.root, resume=False)
     return run
 
