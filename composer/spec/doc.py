@@ -13,7 +13,7 @@ import yaml
 
 from composer.spec import schema as spec_module
 
-INTERNAL = {"loc", "file", "data", "locs"}      # bookkeeping fields, never written in a graph file
+INTERNAL = {"loc", "file", "data", "locs", "allowed"}      # bookkeeping fields, never written in a graph file
 
 # class -> field -> (how the key is written when it is not `field:`, meaning)
 KEYS: dict[str, dict[str, tuple[str | None, str]]] = {

@@ -10,7 +10,9 @@ block's `pretrained:` folder or file. Each must resolve (symlinks followed) insi
   (folders separated by `os.pathsep`, as in PATH).
 
 Anything else is refused before it is opened, with a message that says where the path leads
-and how to grant it, so a graph file from elsewhere cannot reach /etc or a home folder.
+and how to grant it, so a graph file from elsewhere cannot reach /etc or a home folder. A path
+typed in a `key=value` override on the command line is the user's own choice, as --allow-path
+is, and is not restricted (`composer run stage2.yaml modules.vae.pretrained=/data/vae.st`).
 Data folders (`inputs: ... path:`) are the user's data, often on another disk, and are read
 only as the images or arrays the source declares, never echoed: they are not restricted.
 """
@@ -23,6 +25,7 @@ from pathlib import Path
 from composer.errors import Loc, SpecError
 
 ENV = "COMPOSER_ALLOW_PATHS"
+OVERRIDE = "<override>"      # the location yamlio gives a value set by a key=value override
 
 
 def granted_roots(granted=()) -> tuple[Path, ...]:
@@ -46,9 +49,10 @@ def is_inside(path: Path, roots) -> bool:
 
 
 def check_inside(path: Path, roots, written: str, key: str, loc: Loc | None) -> Path:
-    """`path` resolved (symlinks followed), or a SpecError saying it is outside and how to allow it."""
+    """`path` resolved (symlinks followed), or a SpecError saying it is outside and how to allow it
+    (unless the path was given in a command-line override: `loc` is `<override>`)."""
     real = Path(path).resolve()
-    if is_inside(real, roots):
+    if is_inside(real, roots) or (loc is not None and loc.file == OVERRIDE):
         return real
     raise SpecError(f"'{written}' resolves to {real}, outside the project (allowed: "
                     f"{', '.join(str(r) for r in roots)}); to read it, pass --allow-path "
