@@ -49,7 +49,9 @@ KEYS: dict[str, dict[str, tuple[str | None, str]]] = {
         "layers": ("`NAME: [...]`", "Instead of `block`: a list of blocks (each `{block: ..., args}`) run in "
                                     "sequence."),
         "weights": (None, "A safetensors file to initialise the module from, relative to the folder of the "
-                          "file that names it; null: random initialisation."),
+                          "file that names it, inside the project (the working directory, that folder, or "
+                          "one granted with --allow-path); `validate` checks its tensor names and shapes; "
+                          "null: random initialisation."),
     },
     "FlowSpec": {
         "name": ("NAME", "The tensor's name."),
@@ -137,8 +139,10 @@ COMPOSING = """\
 ## Composing files: `extends`, `${...}` references, overrides
 
 **`extends: base.yaml`** (or a list `[a.yaml, b.yaml]`, applied in order, then the file itself)
-starts from other graph files. Paths are relative to the folder of the file that names them;
-absolute paths and URLs are refused. Merging: mappings merge key by key, recursively; anything
+starts from other graph files (`.yaml`, `.yml`). Paths are relative to the folder of the file
+that names them; absolute paths and URLs are refused, and a base (symlinks followed) must lie in
+the working directory, the first file's folder or a folder granted with `--allow-path DIR` or
+`$COMPOSER_ALLOW_PATHS`, so no graph file reads outside its project. Merging: mappings merge key by key, recursively; anything
 else (a list, a number, a string, `null`) replaces the base's value whole; the value `~delete`
 removes a key that a base sets (`null` is a value: `grad_clip: null` sets no clipping). `name`
 is not inherited: an extending file is its own graph (`runs/<its name>`). Bases may extend

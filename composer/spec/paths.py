@@ -94,3 +94,9 @@ def weights_file(spec, module) -> Path:
     check_inside(path, project_roots(spec.file, spec.allowed), module.weights, key, loc)
     check_regular(path, module.weights, key, loc)
     return path
+
+
+def check_spec_path(spec, value: str, *path) -> None:
+    """A file a spec names by a plain path (a metric's `weights:`) lies inside the project."""
+    key, loc = ".".join(map(str, path)), spec.loc(*path)
+    check_inside(Path(value).expanduser(), project_roots(spec.file, spec.allowed), value, key, loc)

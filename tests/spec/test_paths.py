@@ -158,3 +158,10 @@ def test_cli_allow_path_grants_a_folder_for_one_command(project, capsys):
     assert cli.main(["validate", "g.yaml", "--allow-path", str(project.parent / "outside")]) == 0
     assert "g.yaml: ok" in capsys.readouterr().out
     assert ENV not in os.environ                            # the grant ends with the command
+
+
+def test_a_metrics_weights_file_outside_the_project_is_refused(project):
+    text = GRAPH % "" + "eval: {metrics: {inception: {weights: ../outside/secret.txt}}}\n"
+    with pytest.raises(SpecError, match=r"eval\.metrics\.inception\.weights: '\.\./outside/secret\.txt' resolves to "
+                                        ".* outside the project"):
+        api.validate(graph(project, text))
