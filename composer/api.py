@@ -172,7 +172,7 @@ def write_samples(run, samples, out: Path) -> Path:
 
 def read_input(run, name: str, path: str | Path):
     """A data input's values from files, to feed `sample(inputs=...)`: an image folder or image
-    (resized to the input's shape) or a .npy array."""
+    (resized to the input's shape; transparency on the input's `background:`) or a .npy array."""
     import numpy as np
     import torch
 
@@ -187,8 +187,9 @@ def read_input(run, name: str, path: str | Path):
         raise ComposerError(f"--input {name}: no such file or folder: {file}")
     if file.suffix == ".npy":
         return torch.from_numpy(np.load(file, allow_pickle=False))
-    shape = run.graph.shapes[name]
-    return load_images(file, size=shape[-1], channels=shape[0])
+    shape, source = run.graph.shapes[name], run.spec.input(name)
+    background = source.args.get("background") if source is not None else None
+    return load_images(file, size=shape[-1], channels=shape[0], background=background)
 
 
 def export(run, format: str, out: str | Path, *, node: str | None = None, module: str | None = None,
