@@ -37,9 +37,10 @@ def load(path: str | Path, overrides=(), allow_paths=()) -> Spec:
     return spec_module.load(path, overrides, allow_paths)
 
 
-def from_dict(data: dict, overrides=(), name: str = "<python>", allow_paths=()) -> Spec:
-    """A Spec from a plain dict, exactly as if it had been read from YAML (`allow_paths` as for load)."""
-    return spec_module.parse(data, None, name, overrides, allow_paths)
+def from_dict(data: dict, overrides=(), name: str = "<python>") -> Spec:
+    """A Spec from a plain dict, exactly as if it had been read from YAML (but the files it names
+    may lie anywhere: the program that builds it could open them itself; composer/spec/paths.py)."""
+    return spec_module.parse(data, None, name, overrides)
 
 
 def to_yaml(spec: Spec, resolved: bool = False) -> str:

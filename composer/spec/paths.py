@@ -13,6 +13,9 @@ Anything else is refused before it is opened, with a message that says where the
 and how to grant it, so a graph file from elsewhere cannot reach /etc or a home folder. A path
 typed in a `key=value` override on the command line is the user's own choice, as --allow-path
 is, and is not restricted (`composer run stage2.yaml modules.vae.pretrained=/data/vae.st`).
+Neither is a Spec built in Python (`api.from_dict`, `GraphBuilder`: its file is `<python>` or
+`<builder ...>`): the program that builds it can open any file itself; the boundary is the graph
+*file*, so a file read from elsewhere goes through `api.load`.
 Data folders (`inputs: ... path:`) are the user's data, often on another disk, and are read
 only as the images or arrays the source declares, never echoed: they are not restricted.
 """
@@ -34,18 +37,19 @@ def granted_roots(granted=()) -> tuple[Path, ...]:
     return tuple(Path(str(g)).expanduser().resolve() for g in listed if str(g).strip())
 
 
-def project_roots(graph_file: str | Path | None, granted=()) -> tuple[Path, ...]:
+def project_roots(graph_file: str | Path | None, granted=()) -> tuple[Path, ...] | None:
     """Where a graph file's paths may lead: the working directory, the graph file's folder, and
-    the granted folders (`granted_roots`), each resolved."""
-    roots = [Path.cwd().resolve()]
-    if graph_file and not str(graph_file).startswith("<"):
-        roots.append(Path(graph_file).parent.resolve())
+    the granted folders (`granted_roots`), each resolved; None (anywhere) for a Spec built in
+    Python, whose file is a `<name>`."""
+    if not graph_file or str(graph_file).startswith("<"):
+        return None
+    roots = [Path.cwd().resolve(), Path(graph_file).parent.resolve()]
     return tuple(dict.fromkeys([*roots, *granted_roots(granted)]))
 
 
 def is_inside(path: Path, roots) -> bool:
     real = Path(path).resolve()
-    return any(real == root or real.is_relative_to(root) for root in roots)
+    return roots is None or any(real == root or real.is_relative_to(root) for root in roots)
 
 
 def check_inside(path: Path, roots, written: str, key: str, loc: Loc | None) -> Path:

@@ -41,10 +41,8 @@ def test_n_critic_rounds_draw_fresh_inputs():
     assert plan.forward_calls() == {"G": 5, "D": 5 * 3 + 1}
 
 
-def test_a_module_no_optimizer_owns_is_frozen_where_the_phase_uses_it(tmp_path, monkeypatch):
+def test_a_module_no_optimizer_owns_is_frozen_where_the_phase_uses_it(tmp_path):
     from safetensors.torch import save_file
-
-    monkeypatch.chdir(tmp_path)          # weights: inside the working directory (composer/spec/paths.py)
 
     save_file({"weight": torch.eye(2), "bias": torch.zeros(2)}, tmp_path / "P.safetensors")
     data = small_2d_gan()

@@ -165,3 +165,14 @@ def test_a_metrics_weights_file_outside_the_project_is_refused(project):
     with pytest.raises(SpecError, match=r"eval\.metrics\.inception\.weights: '\.\./outside/secret\.txt' resolves to "
                                         ".* outside the project"):
         api.validate(graph(project, text))
+
+
+def test_an_override_and_a_spec_built_in_python_are_the_users_own_paths(project):
+    """The boundary is the graph file: a path typed in key=value, or a dict built by the program
+    itself, may lie anywhere (the program could open the file itself)."""
+    weights = weights_for(project.parent / "outside" / "w.safetensors")
+    file = graph(project, GRAPH % "")
+    spec = api.validate(file, [f"modules.G.weights={weights}"]).spec
+    assert {m.name: m.weights for m in spec.modules}["G"] == str(weights)
+    data = __import__("yaml").safe_load(GRAPH % f", weights: {weights}")
+    assert api.validate(api.from_dict(data)).graph.param_counts["G"] > 0
