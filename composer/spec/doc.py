@@ -142,10 +142,10 @@ COMPOSING = """\
 starts from other graph files (`.yaml`, `.yml`). Paths are relative to the folder of the file
 that names them; absolute paths and URLs are refused, and a base (symlinks followed) must lie in
 the working directory, the first file's folder or a folder granted with `--allow-path DIR` or
-`$COMPOSER_ALLOW_PATHS`, so no graph file reads outside its project. Merging: mappings merge key by key, recursively; anything
-else (a list, a number, a string, `null`) replaces the base's value whole; the value `~delete`
-removes a key that a base sets (`null` is a value: `grad_clip: null` sets no clipping). `name`
-is not inherited: an extending file is its own graph (`runs/<its name>`). Bases may extend
+`$COMPOSER_ALLOW_PATHS`, so no graph file reads outside its project. Merging: mappings merge
+key by key, recursively; anything else (a list, a number, a string, `null`) replaces the base's
+value whole; the value `~delete` removes a key that a base sets (`null` is a value:
+`grad_clip: null` sets no clipping). `name` is not inherited: an extending file is its own graph (`runs/<its name>`). Bases may extend
 further; each base is complete (its own bases applied) before it is merged, so in
 `extends: [a.yaml, b.yaml]` every key b.yaml ends up with wins over a.yaml. A base's `weights:`
 paths keep naming the same files. Cycles, missing files and a `~delete` of a key no base sets are

@@ -218,7 +218,7 @@ def parse(data: dict, locs: Locs | None = None, file: str = "<spec>", overrides=
 
 
 class _Parser:
-    def __init__(self, data: dict, locs: Locs, file: str, roots: tuple[Path, ...]):
+    def __init__(self, data: dict, locs: Locs, file: str, roots: tuple[Path, ...] | None):
         self.data, self.locs, self.file, self.roots = data, locs, file, roots
 
     def loc(self, path: tuple) -> Loc:
