@@ -280,17 +280,10 @@ def prune(run_dir: str | Path, written: Path, keep: int) -> None:
 
 
 def weights_path(spec, module) -> Path:
-    """A module's `weights:` file: relative to the graph file's folder (a run folder's spec.yaml
-    names its own copy, RUN/inputs/), else to the working directory; must be a regular file."""
-    given = Path(module.weights)
-    candidates = [given] if given.is_absolute() else [Path(spec.file).parent / given, given]
-    path = next((c for c in candidates if c.exists()), None)
-    if path is None:
-        raise spec.error(f"weights file not found: {module.weights} (looked in "
-                         f"{', '.join(str(c) for c in candidates)})", "modules", module.name, "weights")
-    if not path.is_file():
-        raise spec.error(f"weights: {path} is not a regular file", "modules", module.name, "weights")
-    return path
+    """A module's `weights:` file (`composer.spec.paths.weights_file`: inside the project, regular)."""
+    from composer.spec.paths import weights_file
+
+    return weights_file(spec, module)
 
 
 def load_module_weights(spec, module, target: torch.nn.Module) -> None:
