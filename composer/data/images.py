@@ -92,15 +92,21 @@ def open_image(file, channels: int, background=None) -> Image.Image:
     check_choice("load_image", "channels", channels, (1, 3))
     try:
         with Image.open(file) as raw:
-            image = ImageOps.exif_transpose(raw)
-            if image.mode in SIXTEEN_BIT and "transparency" not in image.info:
-                return Image.fromarray(np.asarray(image, dtype=np.float32) / 257.0)
-            return flatten(image, file, background).convert("L" if channels == 1 else "RGB")
+            return to_mode(raw, channels, background, f"image '{file}'")
     except (OSError, UnidentifiedImageError, ValueError) as error:
         raise ComposerError(f"cannot read image '{file}': {error}") from error
 
 
-def flatten(image: Image.Image, file, background) -> Image.Image:
+def to_mode(raw: Image.Image, channels: int, background, what: str) -> Image.Image:
+    """An open Pillow image, EXIF-rotated, as "L"/"RGB" for `channels`, or "F" (0..255) for 16-bit
+    grey: the one conversion every image source uses (`what` names the image in errors)."""
+    image = ImageOps.exif_transpose(raw)
+    if image.mode in SIXTEEN_BIT and "transparency" not in image.info:
+        return Image.fromarray(np.asarray(image, dtype=np.float32) / 257.0)
+    return flatten(image, what, background).convert("L" if channels == 1 else "RGB")
+
+
+def flatten(image: Image.Image, what: str, background) -> Image.Image:
     """`image` without transparency: composited on `background` (an RGB triple), unchanged when
     every pixel is opaque, else a ComposerError naming the option."""
     if image.mode not in ALPHA_MODES and "transparency" not in image.info:
@@ -109,7 +115,7 @@ def flatten(image: Image.Image, file, background) -> Image.Image:
     if rgba.getchannel("A").getextrema()[0] == 255:
         return image
     if background is None:
-        raise ComposerError(f"image '{file}' has transparent pixels (mode {image.mode}); set the image "
+        raise ComposerError(f"{what} has transparent pixels (mode {image.mode}); set the image "
                             "source's background: white, black or [r, g, b] to composite them on that colour")
     return Image.alpha_composite(Image.new("RGBA", rgba.size, (*background, 255)), rgba).convert("RGB")
 
