@@ -27,6 +27,8 @@ MODES = {   # label -> overrides; "{opt}" expands to every optimizer of the grap
     "foreach Adam": ["optimizers.{opt}.foreach=true"],
     "fused Adam": ["optimizers.{opt}.fused=true"],
     "compile": ["train.compile=true"],
+    "compile phase": ["train.compile=phase"],
+    "compile phase + fused": ["train.compile=phase", "optimizers.{opt}.fused=true"],
     "channels-last + fused": ["train.channels_last=true", "optimizers.{opt}.fused=true"],
     "channels-last + fused + compile": ["train.channels_last=true", "optimizers.{opt}.fused=true",
                                         "train.compile=true"],

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import torch
 
+from composer.run import partition
 from composer.run.phase_compile import PhaseTraining
 
 
@@ -111,6 +112,7 @@ def apply(runner) -> None:
     options = compile_options(train.compile)
     runner.compiled = {}
     if options is not None:
+        options = partition.for_device(options, runner.device)
         for name, module in runner.raw.items():
             if name in runner.graph.owner:     # trained modules; fixed ones stay eager
                 runner.compiled[name] = compile_module(module, options)
