@@ -120,3 +120,9 @@ def test_denoiser_phase_compiled_by_inductor_equals_eager_within_1e_5():
         assert float(logs["dsm.loss"]) == pytest.approx(float(ref["dsm.loss"]), rel=1e-5)
     assert max_gap(eager, compiled, ("eps_net",)) < 1e-5
     assert compiled.interpreter.splits["eps_net"].describe() == "region of 3 nodes"   # t is drawn
+
+
+def test_the_printed_plan_says_what_each_phase_compiles_only_under_phase_scope():
+    printed = api.format_table(api.plan(GRAPHS / "gan_ring.yaml", ["train.compile=phase"]))
+    assert "compiled per phase: D region of 4 nodes, eager: gan.r1, gan.D_r1; G region of 2 nodes" in printed
+    assert "compiled per phase" not in api.format_table(api.plan(GRAPHS / "gan_ring.yaml", ["train.compile=true"]))
