@@ -35,10 +35,12 @@ class GANLoop:
     """pytorch/examples' DCGAN step on logits plus R1: D on real, fake = G(z) once, D on
     fake.detach(), step D; D on the same fake, step G. `cond` keys make it class-conditional
     (Mirza & Osindero 2014): D(x, y) and G(z, y). `adam_D`, `adam_G`: Adam's keyword arguments
-    (the graph's optimizers, read by bench/workloads.py); `gamma`: the R1 weight."""
+    (the graph's optimizers, read by bench/workloads.py); `gamma`: the R1 weight; `minimax`: G
+    minimises log(1 - D(G(z))) = -softplus(logit) (graphs/gan_ring.yaml), D's loss is the same."""
 
-    def __init__(self, G, D, *, adam_D, adam_G, gamma, real="real", z="z", real_y=None, fake_y=None):
-        self.G, self.D, self.gamma = G, D, gamma
+    def __init__(self, G, D, *, adam_D, adam_G, gamma, real="real", z="z", real_y=None, fake_y=None,
+                 minimax=False):
+        self.G, self.D, self.gamma, self.minimax = G, D, gamma, minimax
         self.keys = real, z, real_y, fake_y
         self.opt_D = torch.optim.Adam(D.parameters(), **adam_D)
         self.opt_G = torch.optim.Adam(G.parameters(), **adam_G)
@@ -58,7 +60,8 @@ class GANLoop:
         self.opt_D.step()
         self.opt_G.zero_grad(set_to_none=True)
         self.D.requires_grad_(False)
-        loss_G = F.softplus(-self.D(fake, *cond_fake)).mean()
+        logits = self.D(fake, *cond_fake)
+        loss_G = -F.softplus(logits).mean() if self.minimax else F.softplus(-logits).mean()
         loss_G.backward()
         self.D.requires_grad_(True)
         self.opt_G.step()

@@ -108,10 +108,11 @@ def _cyclegan_feed(runner, gen):
 
 def _gan_hand(runner, **keys):
     gan = _objective(runner, "gan")
-    if gan.get("penalty") != "r1" or gan.get("loss", "non_saturating") != "non_saturating":
-        raise ValueError("objectives.gan: the hand-written GANLoop is the non-saturating loss with R1")
+    loss = gan.get("loss", "non_saturating")
+    if gan.get("penalty") != "r1" or loss not in ("non_saturating", "minimax"):
+        raise ValueError("objectives.gan: the hand-written GANLoop is the non-saturating or minimax loss with R1")
     return hw.GANLoop(*_copies(runner, "G", "D"), adam_D=_adam(runner, "D"), adam_G=_adam(runner, "G"),
-                      gamma=gan.get("penalty_weight", 10.0), **keys)   # 10: the recipe's default
+                      gamma=gan.get("penalty_weight", 10.0), minimax=loss == "minimax", **keys)   # 10: the default
 
 
 def _cyclegan_hand(runner):
@@ -144,6 +145,8 @@ WORKLOADS = {
     "diffusion_cfg": Workload("diffusion_cfg", "diffusion_cfg.yaml", lambda r: _diffusion_hand(r, cond="dsm.cond"),
                               lambda r, g: _diffusion_feed(r, g, cond_drop=_objective(r, "dsm")["cond_drop"]),
                               data=("x0",)),
+    "gan_ring": Workload("gan_ring", "gan_ring.yaml", _gan_hand, _gan_feed, data=("real",)),
+    "diffusion_2d": Workload("diffusion_2d", "diffusion_2d.yaml", _diffusion_hand, _diffusion_feed, data=("x0",)),
 }
 
 

@@ -29,6 +29,7 @@ def _grad_sq_norm(critic, inputs: list[torch.Tensor], scale: float = 1.0, output
 
 class _Penalty(Op):
     needs_fake = False
+    double_backward = True   # autograd.grad(..., create_graph=True): outside compiled regions
 
     def __init__(self, *, critic: str, output: int | None = None):
         self.critic, self.output = critic, output

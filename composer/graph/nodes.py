@@ -83,7 +83,13 @@ class Op:
     device (shape inference) the interpreter calls `meta` instead, which by default runs the op
     itself on meta tensors; an op whose work cannot run there (autograd, RNG on the CPU, Python
     control flow on values) overrides `meta` to return its output's shape.
+
+    An op that differentiates inside the graph with `create_graph=True` (a gradient penalty) sets
+    `double_backward = True`: `train.compile: phase` keeps it, and the nodes it differentiates
+    through, out of the compiled region (composer/graph/regions.py).
     """
+
+    double_backward = False
 
     def __call__(self, ctx, *inputs):
         raise NotImplementedError

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from composer.graph.plan import Plan
+from composer.graph.regions import split
 from composer.text import aligned
 
 
@@ -52,11 +53,21 @@ def format_table(plan: Plan) -> str:
     lines.append("")
     lines.append("forward calls per step: " + ", ".join(f"{m} {n}" for m, n in calls.items()))
     lines.append("parameters: " + ", ".join(f"{m} {n:,}" for m, n in graph.param_counts.items()))
+    lines += _regions(plan, names)
     bridged = _bridged(plan.spec)
     if bridged and graph.shapes_on:
         how = "on the meta device" if graph.shapes_on == "meta" else "by one forward on zero CPU tensors"
         lines.append(f"shapes: checked {how} (library blocks: {', '.join(bridged)})")
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _regions(plan: Plan, names: tuple) -> list[str]:
+    """`train.compile: phase`: what each phase compiles as one region (composer/graph/regions.py)."""
+    value = plan.spec.train.compile
+    if value != "phase" and not (isinstance(value, dict) and value.get("scope") == "phase"):
+        return []
+    parts = {name: split(nodes, plan.phase(name).cuts) for name, nodes in zip(names, plan.evaluated(names))}
+    return ["compiled per phase: " + "; ".join(f"{name} {p.describe()}" for name, p in parts.items())]
 
 
 def _optimizers(plan: Plan, phase) -> str:

@@ -113,7 +113,9 @@ KEYS: dict[str, dict[str, tuple[str | None, str]]] = {
         "grad_clip": (None, "Clip each optimizer's gradient norm to this value; null: no clipping."),
         "threads": (None, "torch's CPU threads; null: torch's default."),
         "compile": (None, "`torch.compile` the training modules: true, or its options "
-                          "`{mode, dynamic, fullgraph, backend}`; null or false: off."),
+                          "`{mode, dynamic, fullgraph, backend}`; `phase` (or `{scope: phase, ...}`): each "
+                          "phase's forward and loss as one compiled region, its gradient penalties eager; "
+                          "null or false: off."),
         "channels_last": (None, "Keep convolutional modules' weights in channels-last (NHWC) memory format."),
         "log_with": (None, "Accelerate trackers to log to besides metrics.jsonl, e.g. `[tensorboard]` "
                            "(files under RUN/<tracker>/)."),

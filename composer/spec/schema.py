@@ -116,7 +116,7 @@ class TrainSpec:
     standing_stats: int = 32                       # batches re-estimating an EMA copy's batch norms
     grad_clip: float | None = None
     threads: int | None = None
-    compile: bool | dict | None = None             # torch.compile the modules (composer/fast.py)
+    compile: bool | str | dict | None = None       # torch.compile modules or phases (composer/run/fast.py)
     channels_last: bool = False                    # NHWC weights for convolutional modules
     log_with: list = field(default_factory=list)   # Accelerate tracker names (composer/trackers.py)
     callbacks: list = field(default_factory=list)  # registered callback names (composer/run/callbacks.py)
