@@ -43,7 +43,8 @@ class _Penalty(Op):
 
 class R1(_Penalty, InputGradient):
     """R1 = ½‖∇_x D(x)‖² on real data (Mescheder, Geiger, Nowozin 2018, eq. 9; γ = the term weight).
-    It shares the critic's call on the same real inputs when its phase makes one."""
+
+    It differentiates the critic's call on the same real inputs when its phase makes one."""
 
     name = "r1"
 
