@@ -2,6 +2,7 @@
 term's D(real) where its phase computes it, and only there."""
 import copy
 
+import pytest
 import torch
 
 from composer import api
@@ -54,6 +55,7 @@ def test_an_input_carrying_the_phases_gradient_is_not_shared():
     assert plan.forward_calls()["D"] == 4
 
 
+@pytest.mark.slow
 def test_diffaugment_r1_and_the_loss_term_see_the_same_augmented_real():
     data = small_dcgan()
     data["flow"].update({"real_seen": "diffaugment(real)", "fake_seen": "diffaugment(fake)"})
