@@ -1,5 +1,6 @@
-"""Gradient penalties on the critic, as fn ops that call the critic themselves, or, for R1, share
-the critic's call on the same inputs that its phase's loss term makes (composer/graph/sharing.py).
+"""Gradient penalties on the critic, as fn ops that call the critic themselves, or, for R1 and R2,
+share the critic's call on the same inputs that its phase's loss term makes
+(composer/graph/sharing.py).
 
 A critic may take several tensors (a conditional critic D(x, y), a pair critic D(x, z)): the
 penalty is on the gradient with respect to every floating-point input together; integer inputs
@@ -28,7 +29,8 @@ def _grad_sq_norm(out, inputs, scale: float = 1.0, output: int | None = None) ->
 
 
 class _Penalty(Op):
-    needs_fake = False
+    needs_fake = False   # WGAN-GP: real and fake inputs
+    on_fake = False      # R2: the fake inputs (those the critic's fake term reads)
 
     def __init__(self, *, critic: str, output: int | None = None):
         self.critic, self.module, self.output = critic, critic, output
@@ -50,6 +52,19 @@ class R1(_Penalty, InputGradient):
 
     def from_output(self, ctx, out, *real: torch.Tensor) -> torch.Tensor:
         return 0.5 * _grad_sq_norm(out, real, ctx.grad_scale, self.output)
+
+
+class R2(_Penalty, InputGradient):
+    """R2 = ½‖∇_x̃ D(x̃)‖² on generated data (Mescheder, Geiger, Nowozin 2018, eq. 10).
+
+    It differentiates the critic's call on the same fakes (detached) when its phase makes one.
+    Example: `{recipe: adversarial, critic: D, real: real, fake: fake, penalty: r2, penalty_weight: 1.0}`"""
+
+    name = "r2"
+    on_fake = True
+
+    def from_output(self, ctx, out, *fake: torch.Tensor) -> torch.Tensor:
+        return 0.5 * _grad_sq_norm(out, fake, ctx.grad_scale, self.output)
 
 
 class WGANGP(_Penalty):
@@ -78,5 +93,6 @@ def _mix(alpha: torch.Tensor, real: torch.Tensor, fake: torch.Tensor) -> torch.T
 
 PENALTIES = Registry("penalty", {
     "r1": R1,
+    "r2": R2,
     "wgan_gp": WGANGP,
 }, supplied=("critic", "output"))
