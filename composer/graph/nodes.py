@@ -98,6 +98,35 @@ class Op:
         return self(ctx, *inputs)
 
 
+class InputGradient(Op):
+    """An op on the gradient of `module`'s output (output `output` when it has several) with
+    respect to its floating-point inputs: R1 on the critic's real inputs, R2 on its fake ones.
+
+    By itself it calls the module on its inputs with their gradient enabled. When a phase also
+    calls the module on the same inputs (the loss term's `D(real)`), the plan makes that one call
+    with the inputs' gradient enabled and evaluates `from_output` on its output instead
+    (composer/graph/sharing.py): one forward for both, as a careful hand-written loop does it.
+    """
+
+    def __init__(self, *, module: str, output: int | None = None):
+        self.module, self.output = module, output
+
+    def __call__(self, ctx, *inputs):
+        inputs = requires_grad(inputs)
+        return self.from_output(ctx, ctx.modules[self.module](*inputs), *inputs)
+
+    def from_output(self, ctx, out, *inputs):
+        """The op's value from the module's output `out` on `inputs` (gradient enabled on the
+        floating-point ones)."""
+        raise NotImplementedError
+
+
+def requires_grad(inputs) -> tuple:
+    """The floating-point inputs detached, with their gradient enabled; the others (class labels)
+    as they are."""
+    return tuple(x.detach().requires_grad_(True) if x.is_floating_point() else x for x in inputs)
+
+
 class FlowOp(Op):
     """An op with a name and keyword arguments, printed as `name[k=v](inputs)` in the plan."""
 

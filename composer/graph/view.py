@@ -45,9 +45,10 @@ def format_table(plan: Plan) -> str:
         lines.append(f"phase {phase.name}   {_optimizers(plan, phase)}   trains: {', '.join(phase.trains)}"
                      f"   frozen: {', '.join(phase.frozen) or '-'}")
         rows = [("op", "node", "computation", "shape", "note")]
+        shared = {op.via: op.node for op in program[phase.name] if op.via}
         for op in program[phase.name]:
             rows.append((op.action, op.node, _computation(plan, op.node), _shape(plan, op.node),
-                         _note(plan, phase, op.node)))
+                         _note(plan, phase, op, shared)))
         lines += ["  " + line for line in aligned(rows)]
     calls = plan.forward_calls()
     lines.append("")
@@ -90,9 +91,14 @@ def _label(phase) -> str:
     return phase.name + (f" ({', '.join(extra)})" if extra else "")
 
 
-def _note(plan: Plan, phase, name: str) -> str:
+def _note(plan: Plan, phase, op, shared: dict) -> str:
+    name = op.node
     node = plan.graph.nodes[name]
     notes = [f"detach {i}" for i in node.inputs if (i, name) in phase.cuts]
+    if name in shared:
+        notes.append(f"inputs require grad, shared with {shared[name]}")
+    if op.via:
+        notes.append(f"differentiates {op.via}")
     frozen = [m for m in node.uses if m in phase.frozen]
     if frozen:
         notes.append(f"{', '.join(frozen)} frozen")
@@ -119,7 +125,8 @@ def to_json(plan: Plan) -> dict:
                       for t in p.terms],
             "cuts": [list(c) for c in p.cuts],
             "repeat": p.repeat, "every": p.every,
-            "ops": [{"op": o.action, "node": o.node, "computation": _computation(plan, o.node)}
+            "ops": [{"op": o.action, "node": o.node, "computation": _computation(plan, o.node),
+                     **({"differentiates": o.via} if o.via else {})}
                     for o in program[p.name]],
         } for p in plan.phases],
         "parameters": dict(plan.graph.param_counts),
