@@ -88,6 +88,7 @@ class FromOutput(Op):
 
     def __init__(self, op: InputGradient):
         self.op = op
+        self.double_backward = op.double_backward   # still differentiates with create_graph=True
 
     def __call__(self, ctx, out, *inputs):
         return self.op.from_output(ctx, out, *inputs)

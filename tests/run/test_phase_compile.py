@@ -31,11 +31,14 @@ def names(nodes) -> list:
 def test_r1_phase_compiles_its_loss_and_keeps_the_penalty_and_the_later_phases_fake_eager():
     parts = splits(api.plan(GRAPHS / "gan_ring.yaml"))
     d, g = parts["D"], parts["G"]
-    assert names(d.region) == ["gan.real_logits", "gan.fake_logits", "gan.D_real", "gan.D_fake"]
-    assert names(d.before) == ["real", "z", "fake", "gan.r1", "gan.D_r1"] and d.after == ()
-    assert d.eager == ("gan.r1", "gan.D_r1")
+    # R1 differentiates the loss term's D(real) (shared call, composer/graph/sharing.py): that call
+    # stays eager with the penalty; the loss term reading its logits is compiled
+    shared = ("gan.real_logits:grad:real", "gan.real_logits", "gan.r1", "gan.D_r1")
+    assert names(d.region) == ["gan.fake_logits", "gan.D_real", "gan.D_fake"]
+    assert names(d.before) == ["real", "z", "fake", *shared] and d.after == ()
+    assert d.eager == shared
     assert names(g.region) == ["gan.fake_logits", "gan.G"] and g.eager == ()
-    assert d.describe() == "region of 4 nodes, eager: gan.r1, gan.D_r1" and g.describe() == "region of 2 nodes"
+    assert d.describe() == f"region of 3 nodes, eager: {', '.join(shared)}" and g.describe() == "region of 2 nodes"
 
 
 def test_denoiser_phase_draws_outside_and_compiles_the_rest():
@@ -107,7 +110,7 @@ def test_r1_gan_with_phase_regions_equals_eager_within_1e_6_through_dynamo_and_a
     assert max_gap(eager, compiled, ("G", "D")) < 1e-6      # 3 Adam steps of lr 8e-4 move ~2e-3
     assert compiled.forward_calls == eager.forward_calls
     assert {k: v.describe() for k, v in compiled.interpreter.splits.items()} == {
-        "D": "region of 4 nodes, eager: gan.r1, gan.D_r1", "G": "region of 2 nodes"}
+        "D": "region of 3 nodes, eager: gan.real_logits:grad:real, gan.real_logits, gan.r1, gan.D_r1", "G": "region of 2 nodes"}
 
 
 @pytest.mark.slow
@@ -124,5 +127,5 @@ def test_denoiser_phase_compiled_by_inductor_equals_eager_within_1e_5():
 
 def test_the_printed_plan_says_what_each_phase_compiles_only_under_phase_scope():
     printed = api.format_table(api.plan(GRAPHS / "gan_ring.yaml", ["train.compile=phase"]))
-    assert "compiled per phase: D region of 4 nodes, eager: gan.r1, gan.D_r1; G region of 2 nodes" in printed
+    assert "compiled per phase: D region of 3 nodes, eager: gan.real_logits:grad:real, gan.real_logits, gan.r1, gan.D_r1; G region of 2 nodes" in printed
     assert "compiled per phase" not in api.format_table(api.plan(GRAPHS / "gan_ring.yaml", ["train.compile=true"]))
