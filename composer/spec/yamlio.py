@@ -182,6 +182,18 @@ def _override_value(raw: str, path: tuple):
         raise SpecError(err.message, _dotted(path) + inner, where) from None
 
 
+def check_unique(overrides) -> None:
+    """A key given twice on the command line is a mistake (the last one would silently win). In
+    Python, `api.load(file, [*base, *more])` composes lists: there a later key replaces an earlier."""
+    given = set()
+    for text in overrides:
+        key = text.split("=", 1)[0].strip()
+        if key in given:
+            raise SpecError("the key is given twice on the command line: give each key once", key,
+                            Loc("<override>"))
+        given.add(key)
+
+
 def apply_overrides(data: dict, locs: Locs, overrides) -> dict:
     """Set each `key.path=value` in a copy of `data` (creating missing mappings); the value
     `~delete` removes the key instead. Applied before `${...}` references are resolved, so an
@@ -189,12 +201,8 @@ def apply_overrides(data: dict, locs: Locs, overrides) -> dict:
     import copy
 
     data = copy.deepcopy(data)
-    given: set = set()
     for text in overrides or ():
         path, value = parse_override(text) if isinstance(text, str) else text
-        if tuple(path) in given:   # the last one would silently win
-            raise SpecError("the key is overridden twice: give each key once", _dotted(path), Loc("<override>"))
-        given.add(tuple(path))
         node = data
         for depth, part in enumerate(path[:-1]):
             child = node.get(part) if isinstance(node, dict) else None

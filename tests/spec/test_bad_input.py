@@ -78,8 +78,10 @@ LAUGHS = "[" + ", ".join(["&a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"] +
     ("gan_ring.yaml", ["inputs.real.modes=0"], r"inputs.real.modes: source ring: 'modes' takes a size >= 1, got 0"),
     ("gan_ring.yaml", ["inputs.real.seed=-1"], r"inputs.real.seed: source ring: 'seed' takes a count >= 0, got -1"),
     ("gan_ring.yaml", ["schedule.every={D: 0}"], r"schedule.every.D: expected a positive integer, got 0"),
-    ("gan_ring.yaml", ["train.steps=3", "train.steps=4"],
-     r"^<override>: train.steps: the key is overridden twice: give each key once$"),
+    ("dcgan.yaml", ["objectives.gan.every=true"], r"objectives.gan.every: expected a positive integer, got True"),
+    ("dcgan.yaml", ["objectives.gan.terms={D_r1: {every: true}}"],
+     r"objectives.gan.terms.D_r1.every: expected a positive integer, got True"),
+    ("dcgan.yaml", ["train.sample_every=true"], r"train.sample_every: expected int, got True"),
 ])
 def test_numbers_out_of_their_range_fail_at_validate(graph, overrides, message):
     with pytest.raises(SpecError, match=message):
@@ -94,9 +96,19 @@ def test_a_number_out_of_range_in_a_file_is_located(tmp_path):
         api.validate(path)
 
 
-def test_a_repeated_override_key_exits_2_on_the_command_line(capsys):
-    assert main(["validate", str(GRAPHS / "gan_ring.yaml"), "train.steps=3", "train.steps=4"]) == 2
-    assert "train.steps: the key is overridden twice" in capsys.readouterr().err
+@pytest.mark.parametrize("argv", [
+    ["validate", str(GRAPHS / "gan_ring.yaml"), "train.steps=3", "train.steps=4"],
+    ["validate", str(GRAPHS / "gan_ring.yaml"), "train.steps=3", "--print", "train.steps=4"],
+    ["plan", str(GRAPHS / "gan_ring.yaml"), "a.b=1", "a.b=2"],
+    ["run", str(GRAPHS / "gan_ring.yaml"), "train.threads=1", "train.threads=1"],
+])
+def test_a_key_given_twice_on_the_command_line_exits_2(argv, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)        # `run` is refused before it creates anything
+    assert main(argv) == 2
+    key = argv[-1].split("=")[0]
+    assert f"<override>: {key}: the key is given twice on the command line: give each key once" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
 
 
 @pytest.mark.parametrize("override, message", [   # issue 28, finding 4: bounds before building
