@@ -6,7 +6,7 @@ from __future__ import annotations
 import inspect
 
 from composer.errors import did_you_mean
-from composer.graph.lower import bind_args, check_tensor_args, flow_methods
+from composer.graph.lower import bind_args, check_ranges, check_tensor_args, flow_methods
 from composer.graph.nodes import Node, OptionError
 from composer.spec.schema import Spec
 
@@ -37,6 +37,8 @@ def check_sample(spec: Spec, table: dict[str, Node], generators: dict) -> None:
     generator = generators[objective]
     bind_args(spec, generator.__call__, spec.sample.options, ("sample",),
               f"the generator of recipe {recipes[objective]}", supplied=("gen", "n"))
+    check_ranges(spec, generator.__call__, spec.sample.options, ("sample",),
+                 f"the generator of recipe {recipes[objective]}")
     try:
         generator.check(spec.sample.options, callables(spec))
     except OptionError as err:
