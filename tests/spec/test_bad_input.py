@@ -120,7 +120,7 @@ def test_a_key_given_twice_on_the_command_line_exits_2(argv, tmp_path, monkeypat
     (f"train.ema={{G: {LAUGHS}}}", r"^<override>: train.ema.G.*: more than 20,000 values \(aliases expanding\?\)"),
     ("train.ema=" + "[" * 3000 + "]" * 3000, r"^<override>: train.ema: the value nests deeper than 64 levels"),
     ("name=!!python/name:os.system", r"^<override>: name: unsupported YAML tag"),
-])
+], ids=["depth", "hidden", "laughs", "nesting", "tag"])
 def test_oversized_models_and_overrides_fail_within_a_second(override, message):
     api.validate(GRAPHS / "gan_grid.yaml")      # imports warm
     start = time.process_time()                 # CPU time: the shared machine's load does not count
