@@ -51,7 +51,7 @@ Weight = Annotated[float, WEIGHT]
 Fraction = Annotated[float, Range(0, 1, what="a fraction in [0, 1]")]
 Positive = Annotated[float, Range(0, open_low=True, what="a number > 0")]
 NonNegative = Annotated[float, Range(0, what="a number >= 0")]
-TimeFraction = Annotated[float, Range(0, 1, open_low=True, what="a time in (0, 1]")]
+TimeFraction = Annotated[float, Range(0, 1, what="a time in [0, 1]")]
 Signed = Annotated[float, Range()]          # documented: any finite number (e.g. a signed weight)
 SignedInt = Annotated[int, Range()]         # an index or a dimension, negative from the end
 

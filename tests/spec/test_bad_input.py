@@ -83,7 +83,7 @@ LAUGHS = "[" + ", ".join(["&a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"] +
      r"objectives.gan.terms.D_r1.every: expected a positive integer, got True"),
     ("dcgan.yaml", ["train.sample_every=true"], r"train.sample_every: expected int, got True"),
     ("diffusion_2d.yaml", ["sample.t_min=-1"],
-     r"sample.t_min: the generator of recipe denoising: 't_min' takes a time in \(0, 1\], got -1"),
+     r"sample.t_min: the generator of recipe denoising: 't_min' takes a time in \[0, 1\], got -1"),
 ])
 def test_numbers_out_of_their_range_fail_at_validate(graph, overrides, message):
     with pytest.raises(SpecError, match=message):
