@@ -6,7 +6,7 @@ kind, a weight or LR schedule) is checked against these before anything is built
 `hidden: 0` or `penalty_weight: -5` fail at their YAML line instead of training silently.
 Two conventions cover what is not declared:
 
-- an `int` argument of a block or a data source is a size (>= 1) unless annotated otherwise
+- an `int` argument of a block, a data source or a noise kind is a size (>= 1) unless annotated otherwise
   (`Count` for >= 0, `SignedInt` for no bound, or `Annotated[int, Range(...)]`);
 - an argument named `weight` or `*_weight` is a weight (>= 0) unless annotated otherwise (a
   recipe whose weight may be negative documents it with `Signed`).
@@ -37,10 +37,9 @@ class Range:
     def describe(self) -> str:
         if self.what:
             return self.what
-        low = f"> {self.low}" if self.open_low else f">= {self.low}"
-        if self.high is None:
-            return f"a number {low}"
-        return f"a number {low} and <= {self.high}"
+        bounds = ([f"> {self.low}" if self.open_low else f">= {self.low}"] if self.low is not None else []) + \
+                 ([f"<= {self.high}"] if self.high is not None else [])
+        return "a number " + " and ".join(bounds) if bounds else "a finite number"
 
 
 SIZE = Range(1, what="a size >= 1")
@@ -49,7 +48,6 @@ Size = Annotated[int, SIZE]
 Count = Annotated[int, Range(0, what="a count >= 0")]
 Weight = Annotated[float, WEIGHT]
 Fraction = Annotated[float, Range(0, 1, what="a fraction in [0, 1]")]
-Positive = Annotated[float, Range(0, open_low=True, what="a number > 0")]
 NonNegative = Annotated[float, Range(0, what="a number >= 0")]
 TimeFraction = Annotated[float, Range(0, 1, what="a time in [0, 1]")]
 Signed = Annotated[float, Range()]          # documented: any finite number (e.g. a signed weight)
