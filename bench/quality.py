@@ -123,8 +123,9 @@ def open_as_shipped(name: str, seed: int, run_dir: Path, extra: list[str]):
     from composer.run import checkpoint
     from composer.run.trainer import spec_changes
 
-    spec = api.load(ROOT / "graphs" / f"{name}.yaml",
-                    [f"train.seed={seed}", *OVERRIDES.get(name, []), *extra, "train.threads=1"])
+    threads = [] if any(o.startswith("train.threads=") for o in extra) else ["train.threads=1"]
+    spec = api.load(ROOT / "graphs" / f"{name}.yaml",     # each key once: a repeated override is an error
+                    [f"train.seed={seed}", *OVERRIDES.get(name, []), *extra, *threads])
     changes = spec_changes(yaml.safe_load((run_dir / "spec.yaml").read_text()) or {}, spec.data)
     if changes:
         raise SystemExit(f"{run_dir} was trained with another graph file ({'; '.join(changes)}): "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from composer.ranges import Count
 from composer.blocks.basic import norm_2d
 
 AE_NORMS = ("group", "none")
@@ -36,7 +37,7 @@ class ConvEncoder(nn.Module):
     """
 
     def __init__(self, *, in_channels: int, latent_channels: int, width: int = 32,
-                 downsamples: int = 1, norm: str = "group", normalize_latents: bool = False):
+                 downsamples: Count = 1, norm: str = "group", normalize_latents: bool = False):
         super().__init__()
         ch = width
         layers: list[nn.Module] = [nn.Conv2d(in_channels, ch, 3, padding=1)]
@@ -61,7 +62,7 @@ class ConvDecoder(nn.Module):
     """
 
     def __init__(self, *, out_channels: int, latent_channels: int, width: int = 32,
-                 upsamples: int = 1, norm: str = "group"):
+                 upsamples: Count = 1, norm: str = "group"):
         super().__init__()
         ch = width * 2**upsamples
         layers: list[nn.Module] = [nn.Conv2d(latent_channels, ch, 3, padding=1)]

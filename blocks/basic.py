@@ -13,6 +13,8 @@ import einops
 import torch
 from torch import nn
 
+from composer.ranges import Count, Fraction, SignedInt
+
 ACTIVATIONS = ("relu", "leaky_relu", "silu", "tanh", "sigmoid")
 NORMS_2D = ("batch", "instance", "group", "none")
 
@@ -37,7 +39,7 @@ class Conv2d(nn.Conv2d):
         out_channels: int,
         kernel_size: int,
         stride: int = 1,
-        padding: int = 0,
+        padding: Count = 0,
         dilation: int = 1,
         groups: int = 1,
         bias: bool = True,
@@ -62,8 +64,8 @@ class ConvTranspose2d(nn.ConvTranspose2d):
         out_channels: int,
         kernel_size: int,
         stride: int = 1,
-        padding: int = 0,
-        output_padding: int = 0,
+        padding: Count = 0,
+        output_padding: Count = 0,
         bias: bool = True,
     ):
         super().__init__(
@@ -188,14 +190,14 @@ class Dropout(nn.Dropout):
     Example: `D: [{block: Linear, in_features: 64, out_features: 64}, {block: Dropout, p: 0.3}]`
     """
 
-    def __init__(self, *, p: float = 0.5):
+    def __init__(self, *, p: Fraction = 0.5):
         super().__init__(p)
 
 
 class Flatten(nn.Flatten):
     """Flattens axes start_dim..end_dim; the default keeps the batch axis."""
 
-    def __init__(self, *, start_dim: int = 1, end_dim: int = -1):
+    def __init__(self, *, start_dim: SignedInt = 1, end_dim: SignedInt = -1):
         super().__init__(start_dim, end_dim)
 
 

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from composer.ranges import Fraction
 from composer.blocks.basic import conv_bias, gan_init_, norm_2d
 from composer.blocks.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_stages, discriminator_trunk, trunk_width
 
@@ -144,7 +145,7 @@ class PairDiscriminator(nn.Module):
     """
 
     def __init__(self, *, image_size: int, channels: int, latent: int, width: int = 64,
-                 hidden: int = 256, dropout: float = 0.0, joint_depth: int = 1, joint_width: int | None = None):
+                 hidden: int = 256, dropout: Fraction = 0.0, joint_depth: int = 1, joint_width: int | None = None):
         super().__init__()
         trunk = discriminator_trunk(image_size=image_size, channels=channels, width=width)
         self.x_path = nn.Sequential(*trunk, nn.Conv2d(trunk_width(image_size, width), hidden, 4, 1, 0),
@@ -188,7 +189,7 @@ class UNetGenerator(nn.Module):
     """
 
     def __init__(self, *, in_channels: int, out_channels: int, image_size: int, width: int = 64,
-                 norm: str = "batch", dropout: float = 0.5):
+                 norm: str = "batch", dropout: Fraction = 0.5):
         super().__init__()
         n = dcgan_stages(image_size) + 2
         bias = conv_bias(norm)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from composer.ranges import Count
 from composer.blocks.basic import conv_bias, gan_init_, norm_2d
 from composer.blocks.residual import ResidualConv
 
@@ -33,8 +34,8 @@ class ResnetGenerator(nn.Module):
         in_channels: int,
         out_channels: int,
         width: int = 64,
-        n_blocks: int = 9,
-        n_downsampling: int = 2,
+        n_blocks: Count = 9,
+        n_downsampling: Count = 2,
         norm: str = "instance",
     ):
         super().__init__()

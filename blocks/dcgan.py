@@ -14,6 +14,7 @@ import einops
 import torch
 from torch import nn
 
+from composer.ranges import Count
 from composer.blocks.basic import conv_bias, gan_init_, norm_2d
 
 
@@ -88,7 +89,7 @@ class DCGANDiscriminator(nn.Module):
     output as `critic: D[0]` and reads the head as `D(x)` then `[1]`.
     """
 
-    def __init__(self, *, image_size: int, channels: int, width: int = 64, aux_classes: int = 0,
+    def __init__(self, *, image_size: int, channels: int, width: int = 64, aux_classes: Count = 0,
                  norm: str = "batch"):
         super().__init__()
         if aux_classes < 0:

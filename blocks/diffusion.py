@@ -7,6 +7,7 @@ import math
 import torch
 from torch import nn
 
+from composer.ranges import Count
 from composer.blocks.conditional import add_class_embedding, optional_class_embedding
 from composer.blocks.residual import MLP
 
@@ -73,7 +74,7 @@ class TimeMLP(nn.Module):
     y < 0 is the null condition. Without it, nothing changes.
     """
 
-    def __init__(self, *, features: int, hidden: int = 256, depth: int = 3, time_dim: int = 64,
+    def __init__(self, *, features: int, hidden: int = 256, depth: Count = 3, time_dim: int = 64,
                  num_classes: int | None = None):
         super().__init__()
         self.embed = SinusoidalTimeEmbedding(dim=time_dim)

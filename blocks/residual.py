@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from composer.ranges import Count
 from composer.blocks.basic import ACTIVATIONS, conv_bias, norm_2d
 from composer.blocks.basic import activation as make_activation
 
@@ -22,7 +23,7 @@ class MLP(nn.Module):
         *,
         in_features: int,
         hidden: int,
-        depth: int,
+        depth: Count,
         out_features: int,
         activation: str = "relu",
         out_activation: str | None = None,

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from composer.ranges import Fraction
 from composer.blocks.conditional import add_class_embedding, optional_class_embedding
 from composer.blocks.diffusion import SinusoidalTimeEmbedding
 
@@ -132,7 +133,7 @@ class UNet(nn.Module):
         num_res_blocks: int = 2,
         attention_levels: Sequence[int] = (),
         groups: int = 8,
-        dropout: float = 0.0,
+        dropout: Fraction = 0.0,
         time_dim: int | None = None,
         num_classes: int | None = None,
     ):

@@ -30,6 +30,7 @@ from composer.registry import Registry
 
 from composer.recipes.penalties import PENALTIES
 from composer.recipes.pool import ImagePool
+from composer.ranges import Count, Fraction
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,8 @@ class LogitLoss:
 
 def adversarial(name, /, *, critic: str, real: Tensors, fake: Tensors, loss: str = "non_saturating",
                 critic_weight: float = 1.0, generator_weight: float = 1.0, train_real: bool = False,
-                penalty: str | None = None, penalty_weight: float = 10.0, pool: int = 0,
-                pool_prob: float = 0.5) -> list[Node]:
+                penalty: str | None = None, penalty_weight: float = 10.0, pool: Count = 0,
+                pool_prob: Fraction = 0.5) -> list[Node]:
     """Expand into critic calls and the terms D_real, D_fake (critic), G (producer of `fake`) and,
     with train_real, E (producer of `real`).
 

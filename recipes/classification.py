@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from composer.graph.nodes import Loss, Node, Tensor
+from composer.ranges import Fraction
 
 
 class CrossEntropy:
@@ -21,7 +22,7 @@ class CrossEntropy:
         return F.cross_entropy(logits.float(), labels, reduction="none", label_smoothing=self.label_smoothing)
 
 
-def cross_entropy(name, /, *, logits: Tensor, labels: Tensor, label_smoothing: float = 0.0,
+def cross_entropy(name, /, *, logits: Tensor, labels: Tensor, label_smoothing: Fraction = 0.0,
                   trains: list | None = None) -> list[Node]:
     """One term, CE(logits [B, K], labels [B] int64 (or [B, K] probabilities)) per sample, moving
     every trainable module upstream of the logits (or only `trains`)."""

@@ -24,6 +24,7 @@ from composer.graph.nodes import Expansion, Generator, Node, Op, OptionError, Te
 from composer.recipes.dsm import TARGETS, WEIGHTINGS, as_eps_model, dsm_loss
 from composer.recipes.samplers import DEFAULT_SPACING, SAMPLERS, SPACINGS, sample
 from composer.recipes.schedules import SCHEDULES, forward_marginal
+from composer.ranges import Fraction, TimeFraction
 
 
 def make_schedule(name: str, options: dict | None):
@@ -76,7 +77,7 @@ class LogSNRTime(Op):
 TIMES = ("uniform", "logsnr")
 
 
-def denoising(name, /, *, data: Tensor, model: str, cond: Tensors | None = None, cond_drop: float = 0.0,
+def denoising(name, /, *, data: Tensor, model: str, cond: Tensors | None = None, cond_drop: Fraction = 0.0,
               schedule: str = "vp", schedule_options: dict | None = None, target: str = "eps",
               weighting: str = "sigma2", t_eps: float = 1e-3, time: str = "uniform",
               trains: list | None = None) -> Expansion:
@@ -138,7 +139,7 @@ class Denoiser(Generator):
         self.schedule, self.model, self.data, self.target, self.conds = schedule, model, data, target, conds
 
     def __call__(self, gen, n: int, *, sampler: str = "heun", steps: int = 20, spacing: str | None = None,
-                 decode: str | None = None, guidance: float = 0.0, t_min: float = 1e-3, eta: float | None = None,
+                 decode: str | None = None, guidance: float = 0.0, t_min: TimeFraction = 1e-3, eta: float | None = None,
                  denoise: bool = False) -> torch.Tensor:
         net = gen.module(self.model)
         conds = gen.values(list(self.conds), n) if self.conds else []

@@ -16,6 +16,7 @@ from composer.data.checks import check_choice, check_count
 from composer.data.digits import NUM_CLASSES, digit_images
 from composer.data.splits import split_indices, stratified_split
 from composer.data.table import Table
+from composer.ranges import Count
 
 DOMAINS = ("A", "B")
 TEST_FRACTION = 0.2
@@ -48,7 +49,7 @@ def domain_indices(y: np.ndarray, domain: str, split: str, seed: int) -> np.ndar
 
 
 def digit_styles(
-    *, domain: str = "A", style: str = "thick", split: str = "train", size: int = 16, seed: int = 0
+    *, domain: str = "A", style: str = "thick", split: str = "train", size: int = 16, seed: Count = 0
 ) -> Table:
     """Domain `domain` ("A" plain, "B" in `style`) of the unpaired digits task at `size`².
 
@@ -59,7 +60,7 @@ def digit_styles(
 
 
 def counterparts(
-    *, domain: str = "A", style: str = "thick", split: str = "train", size: int = 16, seed: int = 0
+    *, domain: str = "A", style: str = "thick", split: str = "train", size: int = 16, seed: Count = 0
 ) -> Table:
     """The digits of `digit_styles(domain=...)`, row for row, drawn as the *other* domain draws
     them: the exact translation, which the task never shows a model. Translation metrics score it

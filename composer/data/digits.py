@@ -11,6 +11,7 @@ from composer.data.checks import check_count
 from composer.data.images import resize_images
 from composer.data.splits import split_indices
 from composer.data.table import Table
+from composer.ranges import Count, Fraction
 
 NUM_CLASSES = 10
 MAX_LEVEL = 16.0
@@ -26,7 +27,7 @@ def digit_images(size: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
     return resize_images(x, size), torch.tensor(bunch.target, dtype=torch.int64)
 
 
-def digits(*, split: str = "train", size: int = 8, test_fraction: float = 0.2, seed: int = 0) -> Table:
+def digits(*, split: str = "train", size: int = 8, test_fraction: Fraction = 0.2, seed: Count = 0) -> Table:
     """The digits `split` ("train", "test" or "all"): a seeded split stratified by class, so
     train and test partition the 1,797 images and keep the class proportions."""
     check_count("digits", "size", size)

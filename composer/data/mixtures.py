@@ -8,6 +8,7 @@ import torch
 
 from composer.data.checks import check_count, check_positive
 from composer.data.table import Table
+from composer.ranges import Count
 
 
 def ring_centers(modes: int, radius: float) -> np.ndarray:
@@ -36,7 +37,7 @@ def sample_mixture(centers: np.ndarray, std: float, n: int, seed: int) -> Table:
     )
 
 
-def ring(*, n: int = 100_000, modes: int = 8, radius: float = 1.0, std: float = 0.01, seed: int = 0) -> Table:
+def ring(*, n: int = 100_000, modes: int = 8, radius: float = 1.0, std: float = 0.01, seed: Count = 0) -> Table:
     """`modes` equal-weight Gaussians evenly on a circle of `radius`, each with std `std`."""
     check_count("ring", "n", n)
     check_count("ring", "modes", modes)
@@ -45,7 +46,7 @@ def ring(*, n: int = 100_000, modes: int = 8, radius: float = 1.0, std: float = 
     return sample_mixture(ring_centers(modes, radius), std, n, seed)
 
 
-def grid(*, n: int = 100_000, side: int = 5, spacing: float = 2.0, std: float = 0.05, seed: int = 0) -> Table:
+def grid(*, n: int = 100_000, side: int = 5, spacing: float = 2.0, std: float = 0.05, seed: Count = 0) -> Table:
     """`side`² equal-weight Gaussians on a centred square lattice, each with std `std`."""
     check_count("grid", "n", n)
     check_count("grid", "side", side)

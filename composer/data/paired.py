@@ -21,6 +21,7 @@ from composer.data.lazy import folder_table
 from composer.data.splits import split_indices
 from composer.data.table import Table
 from composer.errors import ComposerError
+from composer.ranges import Count, Fraction
 
 LAYOUTS = ("folders", "AB")
 DIRECTIONS = ("AtoB", "BtoA")
@@ -198,7 +199,7 @@ TASKS = {"edges": outline, "thick": thicken, "invert": invert}
 
 
 def paired_digits(
-    *, task: str = "edges", size: int = 16, split: str = "train", test_fraction: float = 0.2, seed: int = 0
+    *, task: str = "edges", size: int = 16, split: str = "train", test_fraction: Fraction = 0.2, seed: Count = 0
 ) -> Table:
     """A built-in pix2pix task on the 1,797 digits: x the transformed digit (the input),
     `fields["target"]` the plain digit, y its class (int64, for evaluation).

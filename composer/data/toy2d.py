@@ -5,11 +5,12 @@ import torch
 
 from composer.data.checks import check_count
 from composer.data.table import Table
+from composer.ranges import Count
 
 SWISS_ROLL_SCALE = 10.0  # the roll's (x, z) span about [-10, 13]; /10 gives roughly unit range
 
 
-def moons(*, n: int = 20_000, std: float = 0.05, seed: int = 0) -> Table:
+def moons(*, n: int = 20_000, std: float = 0.05, seed: Count = 0) -> Table:
     """Two interleaving half circles in scikit-learn's coordinates (x ∈ [-1, 2], y ∈ [-0.5, 1])
     with Gaussian jitter of `std`; y = which moon."""
     from sklearn.datasets import make_moons  # lazy: scikit-learn takes ~1 s to import
@@ -19,7 +20,7 @@ def moons(*, n: int = 20_000, std: float = 0.05, seed: int = 0) -> Table:
     return Table(x=torch.tensor(x, dtype=torch.float32), y=torch.tensor(y, dtype=torch.int64), kind="points")
 
 
-def swiss_roll(*, n: int = 20_000, std: float = 0.5, seed: int = 0) -> Table:
+def swiss_roll(*, n: int = 20_000, std: float = 0.5, seed: Count = 0) -> Table:
     """The swiss roll seen from above: the (x, z) coordinates of scikit-learn's 3D roll (jitter
     `std`), divided by 10 (so the jitter is std / 10 in these units). Unlabelled."""
     from sklearn.datasets import make_swiss_roll  # lazy: scikit-learn takes ~1 s to import

@@ -12,7 +12,7 @@ import networkx as nx
 
 from composer.errors import SpecError, did_you_mean
 from composer.graph.checks import check_metrics, check_sample, check_sample_shapes, check_training
-from composer.graph.lower import bind_args, lower
+from composer.graph.lower import bind_args, check_ranges, lower
 from composer.graph.nodes import Node
 from composer.spec.schema import ModuleSpec, Spec
 
@@ -113,6 +113,7 @@ def _check_block(spec: Spec, module: ModuleSpec, blocks, path: tuple) -> None:
     if module.block not in blocks:
         raise spec.error(blocks.unknown(module.block), *path, "block")
     bind_args(spec, blocks[module.block], module.args, path, f"block {module.block}")
+    check_ranges(spec, blocks[module.block], module.args, path, f"block {module.block}", sizes=True)
 
 
 def _unique(spec: Spec, nodes: list[Node]) -> dict[str, Node]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import inspect
 
 from composer.errors import did_you_mean
-from composer.graph.lower import bind_args, check_tensor_args, flow_methods
+from composer.graph.lower import bind_args, check_ranges, check_tensor_args, flow_methods
 from composer.graph.nodes import Node, OptionError
 from composer.spec.schema import Spec
 
@@ -37,6 +37,8 @@ def check_sample(spec: Spec, table: dict[str, Node], generators: dict) -> None:
     generator = generators[objective]
     bind_args(spec, generator.__call__, spec.sample.options, ("sample",),
               f"the generator of recipe {recipes[objective]}", supplied=("gen", "n"))
+    check_ranges(spec, generator.__call__, spec.sample.options, ("sample",),
+                 f"the generator of recipe {recipes[objective]}")
     try:
         generator.check(spec.sample.options, callables(spec))
     except OptionError as err:
@@ -122,10 +124,10 @@ def check_training(spec: Spec, graph) -> None:
         if module not in graph.param_counts:
             raise spec.error(f"unknown module '{module}'{did_you_mean(str(module), graph.param_counts)}",
                              "train", "ema", module)
-    for name, count in graph.param_counts.items():
+    from composer.graph.modules import MAX_PARAMETERS
+
+    for name, count in graph.param_counts.items():   # shared parameters once (the build counted each use)
         if count > MAX_PARAMETERS:
             raise spec.error(f"module '{name}' would have {count:,} parameters (more than {MAX_PARAMETERS:,}): "
                              "check its sizes", "modules", name)
 
-
-MAX_PARAMETERS = 20_000_000_000

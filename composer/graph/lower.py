@@ -50,6 +50,15 @@ def bind_args(spec: Spec, fn, args: dict, path: tuple, what: str, supplied=()) -
         raise spec.error(f"{what} needs argument(s): {', '.join(missing)}", *path)
 
 
+def check_ranges(spec: Spec, fn, args: dict, path: tuple, what: str, sizes: bool = False) -> None:
+    """Numbers within the ranges their arguments declare (composer/ranges.py: `hidden: Size`,
+    `p: Fraction`; `sizes`: a plain `int` argument is a size >= 1, as for blocks and sources)."""
+    from composer.ranges import problems
+
+    for key, expected in problems(fn, args, sizes):
+        raise spec.error(f"{what}: '{key}' takes {expected}, got {args[key]!r}", *path, key)
+
+
 def check_tensor_args(spec: Spec, fn, args: dict, path: tuple, what: str) -> None:
     """Arguments are checked against their annotations: `Tensor` names one tensor, `Tensors` one
     or a non-empty list; `str`, `int`, `float`, `bool` (optionally `| None`) take such values."""
@@ -109,6 +118,7 @@ def _input_nodes(spec: Spec, out: Lowered) -> None:
             source = source_of(spec, item)
             bind_args(spec, source, item.args, path, f"source {item.target}")
             check_tensor_args(spec, source.load, item.args, path, f"source {item.target}")
+            check_ranges(spec, source.load, item.args, path, f"source {item.target}", sizes=True)
             names = list(fields(spec, item))
             out.nodes.append(Node(item.name, "data", item.target, args=item.args, loc=item.loc, key=key))
             out.nodes += [Node(f"{item.name}.{f}", "field", f, (item.name,), loc=item.loc, key=key) for f in names[1:]]
@@ -118,6 +128,7 @@ def _input_nodes(spec: Spec, out: Lowered) -> None:
             raise spec.error(NOISE.unknown(item.target), *path, "noise")
         options = {k: v for k, v in item.args.items() if k not in NOISE_KEYS}
         bind_args(spec, NOISE[item.target], options, path, f"noise {item.target}", NOISE.supplied)
+        check_ranges(spec, NOISE[item.target], options, path, f"noise {item.target}", sizes=True)
         like = item.args.get("like")
         if like is not None and not isinstance(like, str):
             raise spec.error(f"'like' takes one tensor name, got {like!r}", *path, "like")
@@ -190,6 +201,7 @@ def _objective_nodes(spec: Spec, obj: ObjectiveSpec, out: Lowered) -> None:
     expand = RECIPES[obj.recipe]
     bind_args(spec, expand, obj.args, path, f"recipe {obj.recipe}")
     check_tensor_args(spec, expand, obj.args, path, f"recipe {obj.recipe}")
+    check_ranges(spec, expand, obj.args, path, f"recipe {obj.recipe}")
     try:
         made = expand(obj.name, **obj.args)
     except (ValueError, TypeError) as err:
@@ -232,6 +244,7 @@ def _schedule(spec: Spec, value: dict, path: tuple):
         raise spec.error(WEIGHT_SCHEDULES.unknown(value["type"]), *path, "type")
     bind_args(spec, WEIGHT_SCHEDULES[value["type"]], options, path, f"weight schedule {value['type']}",
               WEIGHT_SCHEDULES.supplied)
+    check_ranges(spec, WEIGHT_SCHEDULES[value["type"]], options, path, f"weight schedule {value['type']}")
     try:
         return WeightSchedule(value["type"], options)
     except (ValueError, TypeError, ZeroDivisionError) as err:

@@ -8,11 +8,15 @@ A schedule mapping replaces a number wherever an objective or a term takes `weig
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
+from composer.ranges import Count, Range, Size, Weight
 from composer.registry import Registry
 
+Ramp = Annotated[float, Range(0, 1, open_low=True, what="a fraction in (0, 1]")]
 
-def constant(step: int, *, value: float = 1.0) -> float:
+
+def constant(step: int, *, value: Weight = 1.0) -> float:
     """The same factor at every step.
 
     Example: `weight: {type: constant, value: 0.5}`
@@ -20,19 +24,19 @@ def constant(step: int, *, value: float = 1.0) -> float:
     return value
 
 
-def linear(step: int, *, steps: int, start: float = 0.0, end: float = 1.0, delay: int = 0) -> float:
+def linear(step: int, *, steps: Size, start: Weight = 0.0, end: Weight = 1.0, delay: Count = 0) -> float:
     """`start` until `delay`, then linearly to `end` over `steps` steps, then `end` (warm-up)."""
     progress = min(1.0, max(0.0, (step - delay) / max(1, steps)))
     return start + (end - start) * progress
 
 
-def cosine(step: int, *, steps: int, start: float = 0.0, end: float = 1.0, delay: int = 0) -> float:
+def cosine(step: int, *, steps: Size, start: Weight = 0.0, end: Weight = 1.0, delay: Count = 0) -> float:
     """From `start` to `end` along half a cosine over `steps` steps after `delay`."""
     progress = min(1.0, max(0.0, (step - delay) / max(1, steps)))
     return end + (start - end) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def cyclical(step: int, *, period: int, ramp: float = 0.5, start: float = 0.0, end: float = 1.0) -> float:
+def cyclical(step: int, *, period: Size, ramp: Ramp = 0.5, start: Weight = 0.0, end: Weight = 1.0) -> float:
     """Repeated warm-ups: within each `period`, linear from `start` to `end` over its first `ramp`
     fraction, then `end` (cyclical KL annealing, Fu et al. 2019)."""
     phase = (step % period) / (period * ramp)

@@ -6,6 +6,7 @@ import math
 import torch
 
 from composer.registry import Registry
+from composer.ranges import Count, NonNegative, Size
 
 OPTIMIZERS = Registry("optimizer type", {
     "adam": torch.optim.Adam,
@@ -27,13 +28,13 @@ def constant(step: int, *, total: int) -> float:
     return 1.0
 
 
-def linear_decay(step: int, *, total: int, start: int | None = None) -> float:
+def linear_decay(step: int, *, total: int, start: Count | None = None) -> float:
     """Constant until `start`, then linear to 0 at `total` (CycleGAN's n_epochs + n_epochs_decay)."""
     start = total // 2 if start is None else start
     return 1.0 if step < start else max(0.0, 1.0 - (step - start) / max(1, total - start))
 
 
-def cosine(step: int, *, total: int, warmup: int = 0, floor: float = 0.0) -> float:
+def cosine(step: int, *, total: int, warmup: Count = 0, floor: NonNegative = 0.0) -> float:
     """Linear warm-up over `warmup` steps, then half a cosine from 1 down to `floor` at `total`
     (Loshchilov & Hutter 2017, without restarts)."""
     if step < warmup:
@@ -42,7 +43,7 @@ def cosine(step: int, *, total: int, warmup: int = 0, floor: float = 0.0) -> flo
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def step_decay(step: int, *, total: int, every: int, gamma: float = 0.1) -> float:
+def step_decay(step: int, *, total: int, every: Size, gamma: NonNegative = 0.1) -> float:
     """Multiplied by `gamma` every `every` steps.
 
     Example: `lr_schedule: {type: step, every: 1000, gamma: 0.5}`

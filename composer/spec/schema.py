@@ -15,7 +15,7 @@ from composer.spec.flowexpr import parse as parse_call
 from composer.spec.extends import load_graph
 from composer.spec.paths import check_pretrained, project_roots
 from composer.spec.references import escape_literals, resolve
-from composer.spec.values import check_range, check_train, finite, graph_relative, same_kind
+from composer.spec.values import check_finite, check_range, check_train, finite, graph_relative, same_kind
 from composer.spec.yamlio import Locs, apply_overrides
 
 SECTIONS = ("name", "plugins", "inputs", "modules", "flow", "objectives", "optimizers", "phases",
@@ -214,6 +214,7 @@ def parse(data: dict, locs: Locs | None = None, file: str = "<spec>", overrides=
         train=p.simple("train", TrainSpec), sample=p.sample(),
         eval=p.simple("eval", EvalSpec), plugins=p.plugins(), phases=p.entries("phases", p.phase),
         file=file, data=escape_literals(data), locs=locs, allowed=allowed)   # data: references resolved
+    check_finite(p, (), data)     # after the sections: their own checks say more where they have one
     return spec
 
 
@@ -314,6 +315,8 @@ class _Parser:
             return
         if not finite(value):
             raise self.fail(f"expected a number or a weight schedule mapping, got {value!r}", path)
+        if value < 0:   # a negative weight turns a loss into its opposite: no recipe documents one
+            raise self.fail(f"expected a weight >= 0, got {value!r}", path)
 
     def positive_int(self, path, value) -> int:
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from composer.errors import did_you_mean
 from composer import registry
+from composer.ranges import problems
 
 PRECISIONS = ("no", "bf16", "fp16", "fp8")
 MAX_SEED = 2**53   # seed * 1000 + a stream offset stays within torch.manual_seed's 64 bits
@@ -94,6 +95,16 @@ def check_range(p, path: tuple, value) -> None:
                      f"torch.manual_seed), got {value!r}", path)
 
 
+def check_finite(p, path: tuple, value) -> None:
+    """No nan or inf anywhere in a spec: every number of a graph file is finite (a weight
+    schedule's `steps: .nan` would otherwise train on a nan weight)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise p.fail(f"expected a finite number, got {value!r}", path)
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, inner in items:
+        check_finite(p, path + (key,), inner)
+
+
 def finite(value) -> bool:
     """A number that converts to a finite float (not a bool, not 10**400, not nan)."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
@@ -155,6 +166,9 @@ def check_optimizer(spec, opt, total: int) -> None:
     kind = options.pop("type", "constant")
     if kind not in schedules:
         raise spec.error(schedules.unknown(kind), "optimizers", opt.name, "lr_schedule", "type")
+    for key, expected in problems(schedules[kind], options):
+        raise spec.error(f"lr schedule {kind}: '{key}' takes {expected}, got {options[key]!r}",
+                         "optimizers", opt.name, "lr_schedule", key)
     try:
         factors = [schedules[kind](step, total=total, **options) for step in (0, total // 2, total)]
     except (TypeError, ValueError, ZeroDivisionError) as err:

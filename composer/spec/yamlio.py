@@ -158,11 +158,40 @@ def parse_override(text: str) -> tuple[tuple, object]:
     key, raw = text.split("=", 1)
     if not key.strip():
         raise SpecError(f"override '{text}' has an empty key", key=text)
+    path = tuple(key.strip().split("."))
+    return path, (_override_value(raw, path) if raw.strip() else None)
+
+
+def _override_value(raw: str, path: tuple):
+    """An override's value, parsed under the same bounds as a graph file (size, nesting, alias
+    expansion, plain tags only): `train.ema={...}` with a billion laughs fails at once."""
+    where = Loc("<override>")
+    if len(raw) > MAX_BYTES:
+        raise SpecError(f"the value has {len(raw):,} characters; an override may have at most {MAX_BYTES:,}",
+                        _dotted(path), where)
+    if _too_deep(raw) is not None:
+        raise SpecError(f"the value nests deeper than {MAX_DEPTH} levels", _dotted(path), where)
     try:
-        value = yaml.load(raw, Loader=Loader) if raw.strip() else None
-    except yaml.YAMLError:
-        raise SpecError(f"override value '{raw}' is not valid YAML", key=key) from None
-    return tuple(key.strip().split(".")), value
+        node = yaml.compose(raw, Loader=Loader)
+    except (yaml.YAMLError, RecursionError):
+        raise SpecError(f"override value '{raw[:200]}' is not valid YAML", _dotted(path), where) from None
+    try:
+        return _construct(node, (), "<override>", {}, [0], Loader("")) if node is not None else None
+    except SpecError as err:
+        inner = f".{err.key}" if err.key else ""
+        raise SpecError(err.message, _dotted(path) + inner, where) from None
+
+
+def check_unique(overrides) -> None:
+    """A key given twice on the command line is a mistake (the last one would silently win). In
+    Python, `api.load(file, [*base, *more])` composes lists: there a later key replaces an earlier."""
+    given = set()
+    for text in overrides:
+        key = text.split("=", 1)[0].strip()
+        if key in given:
+            raise SpecError("the key is given twice on the command line: give each key once", key,
+                            Loc("<override>"))
+        given.add(key)
 
 
 def apply_overrides(data: dict, locs: Locs, overrides) -> dict:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from composer.errors import ComposerError, SpecError
+from composer.spec.yamlio import check_unique
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ def main(argv=None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     args.overrides = [r for r in rest if r not in unknown]
     try:
+        check_unique([f for f in getattr(args, "files", []) if "=" in f] + args.overrides)
         with _granted(getattr(args, "allow_path", None) or ()):
             return VERBS[args.command].run(args)
     except SpecError as err:

@@ -147,16 +147,17 @@ def test_a_run_without_checkpoint_needs_overwrite(tmp_path, graph, capsys):
 
 def test_an_older_composers_run_resumes_only(tmp_path, graph, capsys):
     root = tmp_path / "run"
-    assert main(["run", str(graph), "--out", str(root), *RUN, "train.steps=1"]) == 0
+    one_step = [o for o in RUN if not o.startswith("train.steps=")] + ["train.steps=1"]   # each key once
+    assert main(["run", str(graph), "--out", str(root), *one_step]) == 0
     (root / MARKER).unlink()                                     # as written before the marker existed
     (root / "eval.json").unlink()
     for flags in ([], ["--overwrite"]):
-        assert main(["run", str(graph), "--out", str(root), *RUN, "train.steps=1", *flags]) == 2
+        assert main(["run", str(graph), "--out", str(root), *one_step, *flags]) == 2
         err = capsys.readouterr().err
         assert "holds a run of an older composer" in err and "checkpoints up to step_000001" in err
         assert "pass --resume to continue it" in err
     assert "delete this one yourself" in err
-    assert main(["run", str(graph), "--out", str(root), *RUN, "train.steps=1", "--resume"]) == 0
+    assert main(["run", str(graph), "--out", str(root), *one_step, "--resume"]) == 0
     assert json.loads((root / MARKER).read_text())["adopted"] is True
     assert "marked as a composer run folder" in capsys.readouterr().out
 

@@ -20,6 +20,9 @@ CI: ~1,100 derandomized examples (`FUZZ_EXAMPLES` per file; FUZZ_LIMIT_S, FUZZ_M
 20 s alone, ~60 s on a loaded 2-core machine. A longer campaign that records every distinct
 signature with a reduced reproduction instead of stopping (`--all` adds the reference-size graphs):
     python tests/spec/test_fuzz.py --examples 20000 --seconds 3000 --all --out /tmp/fuzz.json
+Every numeric field of every graph set to nan, -1 and 0 in turn (issue 28; the CI mutants draw
+these too, as the `numeric` mutation):
+    python tests/spec/test_fuzz.py --numeric --out /tmp/numeric.json
 """
 from __future__ import annotations
 
@@ -180,13 +183,24 @@ def _deep(draw, cap: int) -> Raw:
     return Raw("[" * depth + "]" * depth if style == "[" else "{a: " * depth + "1" + "}" * depth)
 
 
+def numeric_paths(data) -> list:
+    """The paths of every number in a parsed file (a size, a weight, a rate, a count...)."""
+    return [p for p in paths(data) if isinstance(_get(data, p), (int, float)) and not isinstance(_get(data, p), bool)]
+
+
+def _out_of_range(draw, value):
+    """Issue 28: nan, infinities, a negative number and zero (a zero size) in a numeric field."""
+    return draw(st.sampled_from([math.nan, math.inf, -math.inf, -abs(value) or -1, -1, 0]))
+
+
 def mutate_once(draw, data, vocab, deep_cap: int) -> str:
     """One mutation of `data` in place; returns its description."""
-    where = paths(data)
+    op = draw(st.sampled_from(["delete", "duplicate", "rename_key", "swap_type", "number", "reference",
+                               "alias", "merge", "tag", "tag_key", "deep", "copy_other"] + ["numeric"] * 4))
+    numeric = numeric_paths(data) if op == "numeric" else []
+    where = numeric or paths(data)
     path = draw(st.sampled_from(where)) if where else ()
     parent, key = (_get(data, path[:-1]), path[-1]) if path else (None, None)
-    op = draw(st.sampled_from(["delete", "duplicate", "rename_key", "swap_type", "number", "reference",
-                               "alias", "merge", "tag", "tag_key", "deep", "copy_other"]))
     dotted = ".".join(str(p) for p in path)
     if parent is None:
         return "noop"
@@ -206,6 +220,8 @@ def mutate_once(draw, data, vocab, deep_cap: int) -> str:
         return f"rename_key {dotted} -> {new!r}"
     elif op == "number":
         parent[key] = _number(draw, value)
+    elif op == "numeric" and numeric:
+        parent[key] = _out_of_range(draw, value)
     elif op == "reference" and isinstance(value, str):
         parent[key] = _retoken(draw, value, vocab)
     elif op in ("alias", "merge", "copy_other"):
@@ -488,6 +504,29 @@ def campaign(examples: int, seconds: float, out: str, files: list[Path], seed: i
                                          "found": list(found.values())}, indent=1, default=str))
 
 
+def numeric_sweep(files: list[Path], out: str, values=(math.nan, -1, 0)) -> dict:
+    """Every numeric field of every file set to each of `values` in turn (issue 28): counts of
+    'ok', 'error' and failure signatures, written to `out`."""
+    import json
+
+    counts, failures, work = collections.Counter(), [], Path(tempfile.mkdtemp(prefix="fuzz-numeric-"))
+    for graph in files:
+        data = yaml.safe_load(graph.read_text())
+        warm_up(graph)
+        for path in numeric_paths(data):
+            for value in values:
+                trial = copy.deepcopy(data)
+                _get(trial, path[:-1])[path[-1]] = value
+                outcome, detail = run_one(work / graph.name, dump(trial).encode())
+                counts[outcome if isinstance(outcome, str) else "failure"] += 1
+                if isinstance(outcome, tuple):
+                    failures.append({"file": graph.name, "path": ".".join(map(str, path)), "value": repr(value),
+                                     "signature": outcome, "message": detail})
+        print(f"{graph.stem}: {dict(counts)}", flush=True)
+    Path(out).write_text(json.dumps({"counts": counts, "failures": failures}, indent=1, default=str))
+    return counts
+
+
 if __name__ == "__main__":
     import argparse
 
@@ -499,6 +538,7 @@ if __name__ == "__main__":
     parser.add_argument("--only", nargs="*", help="graph names (default all)")
     parser.add_argument("--limit", type=float, default=5.0, help="seconds per validation")
     parser.add_argument("--all", action="store_true", help="include the reference-size graphs")
+    parser.add_argument("--numeric", action="store_true", help="every numeric field set to nan, -1 and 0 in turn")
     args = parser.parse_args()
     LIMIT_S = args.limit
     import torch
@@ -506,4 +546,7 @@ if __name__ == "__main__":
     torch.set_num_threads(1)
     files = sorted((ROOT / "graphs").glob("*.yaml")) if args.all else GRAPHS
     files = [f for f in files if not args.only or f.stem in args.only]
-    campaign(args.examples, args.seconds, args.out, files, args.seed)
+    if args.numeric:
+        numeric_sweep(files, args.out)
+    else:
+        campaign(args.examples, args.seconds, args.out, files, args.seed)
