@@ -78,10 +78,9 @@ TIMES = ("uniform", "logsnr")
 
 def denoising(name, /, *, data: Tensor, model: str, cond: Tensors | None = None, cond_drop: float = 0.0,
               schedule: str = "vp", schedule_options: dict | None = None, target: str = "eps",
-              weighting: str = "sigma2", t_eps: float = 1e-3, time: str = "uniform",
-              trains: list | None = None) -> Expansion:
+              weighting: str = "sigma2", t_eps: float = 1e-3, time: str = "uniform") -> Expansion:
     """Train `model(x_t, t, *cond)` to predict eps (or x0, v) of `data`. Only `model` is moved
-    unless `trains` says otherwise: the data (e.g. an encoder's latents) is read detached.
+    unless the objective's `trains:` says otherwise: the data (e.g. an encoder's latents) is read detached.
 
     `cond` names the condition tensor(s) passed to the model after t (class labels `x0.y`, an
     image); with `cond_drop` > 0 each sample's condition is replaced by the null condition with
@@ -121,7 +120,7 @@ def denoising(name, /, *, data: Tensor, model: str, cond: Tensors | None = None,
         Node(x_t, "fn", "forward_marginal", (data, t, eps), op=ForwardMarginal(sched)),
         Node(pred, "call", model, (x_t, t, *model_conds)),
         Node(f"{name}.loss", "term", "dsm", (pred, data, eps, t), op=DSMLoss(sched, target, weighting),
-             trains=tuple(trains) if trains is not None else (model,)),
+             trains=(model,)),
     ]
     return Expansion(tuple(nodes), Denoiser(sched, model, data, target, conds))
 

@@ -43,10 +43,10 @@ def velocity_loss(pred: torch.Tensor, x0: torch.Tensor, eps: torch.Tensor) -> to
     return (pred.float() - (eps - x0).float()).pow(2).flatten(1).mean(1)
 
 
-def flow_matching(name, /, *, data: Tensor, model: str, cond: Tensors | None = None,
-                  trains: list | None = None) -> Expansion:
+def flow_matching(name, /, *, data: Tensor, model: str, cond: Tensors | None = None) -> Expansion:
     """Train `model(x_t, t, *cond)` to predict the velocity eps - x0 of the straight path from
-    `data` (t = 0) to Gaussian noise (t = 1); only `model` moves unless `trains` says otherwise."""
+    `data` (t = 0) to Gaussian noise (t = 1); only `model` moves unless the objective's `trains:`
+    says otherwise."""
     conds = () if cond is None else ((cond,) if isinstance(cond, str) else tuple(cond))
     t, eps, x_t, pred = (f"{name}.{s}" for s in ("t", "eps", "x_t", "pred"))
     nodes = (
@@ -55,7 +55,7 @@ def flow_matching(name, /, *, data: Tensor, model: str, cond: Tensors | None = N
         Node(x_t, "fn", "straight_path", (data, t, eps), op=StraightPath()),
         Node(pred, "call", model, (x_t, t, *conds)),
         Node(f"{name}.loss", "term", "velocity_mse", (pred, data, eps), op=Loss(velocity_loss, "velocity_mse"),
-             trains=tuple(trains) if trains is not None else (model,)),
+             trains=(model,)),
     )
     return Expansion(nodes, VelocitySampler(model, data, conds))
 
