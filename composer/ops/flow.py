@@ -76,7 +76,9 @@ class Mul(_Binary):
 
 
 class Div(_Binary):
-    """a / b (elementwise, broadcasting), or a / value."""
+    """a / b (elementwise, broadcasting), or a / value.
+
+    Example: `div(num, gamma)`"""
 
     name = "div"
     apply = staticmethod(torch.div)
@@ -102,14 +104,18 @@ class Exp(_Unary):
 
 
 class Log(_Unary):
-    """log(x), elementwise (NaN below 0, -inf at 0)."""
+    """log(x), elementwise (NaN below 0, -inf at 0).
+
+    Example: `log(var)`"""
 
     name = "log"
     apply = staticmethod(torch.log)
 
 
 class Sqrt(_Unary):
-    """sqrt(x), elementwise (NaN below 0; its gradient is infinite at 0)."""
+    """sqrt(x), elementwise (NaN below 0; its gradient is infinite at 0).
+
+    Example: `sqrt(var)`"""
 
     name = "sqrt"
     apply = staticmethod(torch.sqrt)
@@ -117,7 +123,9 @@ class Sqrt(_Unary):
 
 class StopGradient(_Unary):
     """x, through which no gradient flows back (`x.detach()`): the compiler treats the modules
-    upstream of it as unreachable from any term that reads it, so no phase steps them for it."""
+    upstream of it as unreachable from any term that reads it, so no phase steps them for it.
+
+    Example: `stop_gradient(feat_x)`"""
 
     name = "stop_gradient"
     apply = staticmethod(torch.Tensor.detach)
