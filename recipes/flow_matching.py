@@ -5,6 +5,8 @@
     x_t  = (1 - t) x0 + t eps           fn node
     pred = model(x_t, t, *cond)         call node
     loss = ||pred - (eps - x0)||^2      the velocity of the path, per sample
+    x0_hat = x_t - t pred, eps_hat = x_t + (1 - t) pred, v_hat = pred   (NAME.x0_hat, ...: fn nodes
+                                        other objectives and the flow may read)
 
 and generation runs a shared sampler (samplers.py) from t = 1 (noise) to t = 0 on the straight
 path `RectifiedFlow` (schedules.py: gamma_t = 1 - t, sigma_t = t, the network predicts v), which
@@ -19,6 +21,7 @@ import torch
 from composer.errors import did_you_mean
 from composer.graph.nodes import Expansion, Generator, Loss, Node, Op, OptionError, Tensor, Tensors
 
+from composer.recipes.denoising import estimates
 from composer.recipes.samplers import SAMPLERS, VP_ONLY, sample, samplers_for
 from composer.recipes.schedules import RectifiedFlow
 
@@ -36,6 +39,20 @@ class StraightPath(Op):
 
     def __repr__(self) -> str:
         return "straight_path"
+
+
+class Estimate(Op):
+    """x0_hat = x_t - t v_hat, eps_hat = x_t + (1 - t) v_hat, or v_hat itself, from the velocity."""
+
+    def __init__(self, want: str):
+        self.want = want
+
+    def __call__(self, ctx, pred, x_t, t):
+        t = t.reshape((-1,) + (1,) * (pred.dim() - 1)).to(pred.dtype)
+        return {"x0": lambda: x_t - t * pred, "eps": lambda: x_t + (1 - t) * pred, "v": lambda: pred}[self.want]()
+
+    def __repr__(self) -> str:
+        return f"{self.want}_hat[velocity]"
 
 
 def velocity_loss(pred: torch.Tensor, x0: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
@@ -56,6 +73,7 @@ def flow_matching(name, /, *, data: Tensor, model: str, cond: Tensors | None = N
         Node(pred, "call", model, (x_t, t, *conds)),
         Node(f"{name}.loss", "term", "velocity_mse", (pred, data, eps), op=Loss(velocity_loss, "velocity_mse"),
              trains=(model,)),
+        *estimates(name, Estimate, (pred, x_t, t)),
     )
     return Expansion(nodes, VelocitySampler(model, data, conds))
 
