@@ -69,7 +69,7 @@ KEYS: dict[str, dict[str, tuple[str | None, str]]] = {
         "every": (None, "Evaluate the terms every k steps with weight x k (lazy regularisation, Karras et al. 2020)."),
         "terms": (None, "Per-term options: `{D_r1: {every: 16}, G: {weight: 0.5, trains: [dec]}}` (keys `weight`, "
                         "`every`, `trains`)."),
-        "trains": ("list of modules", "The modules every term of the objective moves, in place of the recipe's "
+        "trains": (None, "The modules every term of the objective moves, in place of the recipe's "
                                       "choice (default: what the recipe says, usually every trainable module the "
                                       "term's gradient reaches; the denoiser alone for `denoising`). A term's own "
                                       "`terms: {G: {trains: [dec]}}` wins."),
