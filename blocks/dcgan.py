@@ -87,10 +87,14 @@ class DCGANDiscriminator(nn.Module):
     and returns (logits [B], aux_logits [B, aux_classes]): AC-GAN's class head (Odena et al.
     2017) or InfoGAN's Q for a categorical code (Chen et al. 2016); a graph names the critic's
     output as `critic: D[0]` and reads the head as `D(x)` then `[1]`.
+
+    features: true also returns the trunk's 4×4 features, flattened [B, 16·core], last: the
+    learned similarity of VAE/GAN's feature-wise reconstruction (Larsen et al. 2016, Dis_l).
+    Example: `{block: DCGANDiscriminator, image_size: 16, channels: 1, width: 32, features: true}`
     """
 
     def __init__(self, *, image_size: int, channels: int, width: int = 64, aux_classes: Count = 0,
-                 norm: str = "batch"):
+                 norm: str = "batch", features: bool = False):
         super().__init__()
         if aux_classes < 0:
             raise ValueError(f"aux_classes={aux_classes}; expected 0 (no auxiliary head) or a number of classes")
@@ -98,11 +102,14 @@ class DCGANDiscriminator(nn.Module):
         core = trunk_width(image_size, width)
         self.net = nn.Sequential(*layers, nn.Conv2d(core, 1, 4, 1, 0, bias=conv_bias(norm)))
         self.aux = nn.Linear(core * 16, aux_classes) if aux_classes else None
+        self.features = features
         gan_init_(self)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        if self.aux is None:
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        if self.aux is None and not self.features:
             return einops.rearrange(self.net(x), "b 1 1 1 -> b")
         h = self.net[:-1](x)
         logits = einops.rearrange(self.net[-1](h), "b 1 1 1 -> b")
-        return logits, self.aux(einops.rearrange(h, "b c h w -> b (c h w)"))
+        flat = einops.rearrange(h, "b c h w -> b (c h w)")
+        heads = (self.aux(flat),) if self.aux is not None else ()
+        return (logits, *heads, flat) if self.features else (logits, *heads)

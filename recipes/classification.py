@@ -3,7 +3,7 @@
 
 Which modules it moves is the scheduler's business: AC-GAN's `cls_real` (logits of the critic's
 class head on real images) moves only the critic; `cls_fake` (on generated images, labels = the
-requested classes) moves the critic and the generator unless `trains` narrows it.
+requested classes) moves the critic and the generator unless the objective's `trains:` narrows it.
 """
 from __future__ import annotations
 
@@ -22,12 +22,10 @@ class CrossEntropy:
         return F.cross_entropy(logits.float(), labels, reduction="none", label_smoothing=self.label_smoothing)
 
 
-def cross_entropy(name, /, *, logits: Tensor, labels: Tensor, label_smoothing: Fraction = 0.0,
-                  trains: list | None = None) -> list[Node]:
+def cross_entropy(name, /, *, logits: Tensor, labels: Tensor, label_smoothing: Fraction = 0.0) -> list[Node]:
     """One term, CE(logits [B, K], labels [B] int64 (or [B, K] probabilities)) per sample, moving
-    every trainable module upstream of the logits (or only `trains`)."""
+    every trainable module upstream of the logits (or only the objective's `trains:`)."""
     if not 0 <= label_smoothing < 1:
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
     return [Node(f"{name}.loss", "term", "cross_entropy", (logits, labels),
-                 op=Loss(CrossEntropy(label_smoothing), "cross_entropy"),
-                 trains=tuple(trains) if trains is not None else None)]
+                 op=Loss(CrossEntropy(label_smoothing), "cross_entropy"))]

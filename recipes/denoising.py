@@ -21,7 +21,7 @@ import torch
 from composer.errors import did_you_mean
 from composer.graph.nodes import Expansion, Generator, Node, Op, OptionError, Tensor, Tensors
 
-from composer.recipes.dsm import TARGETS, WEIGHTINGS, as_eps_model, dsm_loss
+from composer.recipes.dsm import TARGETS, WEIGHTINGS, as_eps_model, dsm_loss, estimate
 from composer.recipes.samplers import DEFAULT_SPACING, SAMPLERS, SPACINGS, sample
 from composer.recipes.schedules import SCHEDULES, forward_marginal
 from composer.ranges import Fraction, TimeFraction
@@ -58,6 +58,25 @@ class DSMLoss(Op):
         return f"dsm[{self.target}, {self.weighting}]"
 
 
+class Estimate(Op):
+    """The denoiser's estimate of x0, eps or v read off its prediction, whatever its target."""
+
+    def __init__(self, schedule, target: str, want: str):
+        self.schedule, self.target, self.want = schedule, target, want
+
+    def __call__(self, ctx, pred, x_t, t) -> torch.Tensor:
+        return estimate(pred, x_t, t, self.schedule, self.target, self.want).to(pred.dtype)
+
+    def __repr__(self) -> str:
+        return f"{self.want}_hat[{self.target}]"
+
+
+def estimates(name: str, op, inputs: tuple[str, ...]) -> list[Node]:
+    """`NAME.x0_hat`, `NAME.eps_hat`, `NAME.v_hat`: nodes other objectives and the flow may read
+    (a GAN term on x0_hat); computed only where something reads them."""
+    return [Node(f"{name}.{want}_hat", "fn", f"{want}_hat", inputs, op=op(want)) for want in TARGETS]
+
+
 class LogSNRTime(Op):
     """t = t(lambda) for lambda = lambda(1) + u (lambda(t_eps) - lambda(1)), u ~ U(0, 1): training
     times spread evenly over half-log-SNR instead of t."""
@@ -79,10 +98,9 @@ TIMES = ("uniform", "logsnr")
 
 def denoising(name, /, *, data: Tensor, model: str, cond: Tensors | None = None, cond_drop: Fraction = 0.0,
               schedule: str = "vp", schedule_options: dict | None = None, target: str = "eps",
-              weighting: str = "sigma2", t_eps: float = 1e-3, time: str = "uniform",
-              trains: list | None = None) -> Expansion:
+              weighting: str = "sigma2", t_eps: float = 1e-3, time: str = "uniform") -> Expansion:
     """Train `model(x_t, t, *cond)` to predict eps (or x0, v) of `data`. Only `model` is moved
-    unless `trains` says otherwise: the data (e.g. an encoder's latents) is read detached.
+    unless the objective's `trains:` says otherwise: the data (e.g. an encoder's latents) is read detached.
 
     `cond` names the condition tensor(s) passed to the model after t (class labels `x0.y`, an
     image); with `cond_drop` > 0 each sample's condition is replaced by the null condition with
@@ -93,7 +111,11 @@ def denoising(name, /, *, data: Tensor, model: str, cond: Tensors | None = None,
     uniform in lambda = log(gamma / sigma) between t = 1 and t_eps (a node `NAME.u` ~ U(0, 1)
     mapped to `NAME.t`). With the same per-time loss, "logsnr" is the objective re-weighted by
     the density of lambda (Kingma & Gao 2023): more effort at low noise, where fine detail
-    (sharp modes) is decided; uniform t puts under 2% of draws below sigma = 0.05."""
+    (sharp modes) is decided; uniform t puts under 2% of draws below sigma = 0.05.
+
+    Whatever the target, `NAME.x0_hat`, `NAME.eps_hat` and `NAME.v_hat` are the denoiser's
+    estimates read off its prediction (dsm.estimate), for other objectives and the flow to read
+    (a diffusion-GAN hybrid judges x0_hat); `NAME.eps` is the noise drawn, `NAME.x_t` the input."""
     from composer.ops.flow import DropCondition
 
     if target not in TARGETS:
@@ -122,7 +144,8 @@ def denoising(name, /, *, data: Tensor, model: str, cond: Tensors | None = None,
         Node(x_t, "fn", "forward_marginal", (data, t, eps), op=ForwardMarginal(sched)),
         Node(pred, "call", model, (x_t, t, *model_conds)),
         Node(f"{name}.loss", "term", "dsm", (pred, data, eps, t), op=DSMLoss(sched, target, weighting),
-             trains=tuple(trains) if trains is not None else (model,)),
+             trains=(model,)),
+        *estimates(name, lambda want: Estimate(sched, target, want), (pred, x_t, t)),
     ]
     return Expansion(tuple(nodes), Denoiser(sched, model, data, target, conds))
 

@@ -120,6 +120,25 @@ def to_eps(prediction: Tensor, x_t: Tensor, t: Tensor, schedule: Schedule, targe
     return sigma * x_t + gamma * prediction
 
 
+def estimate(prediction: Tensor, x_t: Tensor, t: Tensor, schedule: Schedule, target: str = "eps",
+             want: str = "x0") -> Tensor:
+    """Read `want` (eps, x0 or v) off a network output for `target`, whatever the target:
+
+        eps_hat = to_eps(prediction);  x0_hat = (x_t - sigma eps_hat) / gamma, or gamma x_t - sigma v_hat
+        for a v-prediction (no division by a small gamma);  v_hat = gamma eps_hat - sigma x0_hat.
+    The prediction itself is returned where want == target."""
+    _check_name("target", target, TARGETS)
+    _check_name("estimate", want, TARGETS)
+    if want == target:
+        return prediction
+    gamma, sigma = _coefficients(schedule, t, x_t)
+    eps = to_eps(prediction, x_t, t, schedule, target)
+    if want == "eps":
+        return eps
+    x0 = {"x0": prediction, "v": gamma * x_t - sigma * prediction}.get(target, (x_t - sigma * eps) / gamma)
+    return x0 if want == "x0" else gamma * eps - sigma * x0
+
+
 def as_eps_model(net: Callable[[Tensor, Tensor], Tensor], schedule: Schedule,
                  target: str = "eps") -> Callable[[Tensor, Tensor], Tensor]:
     """Wrap a network predicting `target` as an eps_model(x, t) for `samplers`."""

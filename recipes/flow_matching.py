@@ -5,6 +5,8 @@
     x_t  = (1 - t) x0 + t eps           fn node
     pred = model(x_t, t, *cond)         call node
     loss = ||pred - (eps - x0)||^2      the velocity of the path, per sample
+    x0_hat = x_t - t pred, eps_hat = x_t + (1 - t) pred, v_hat = pred   (NAME.x0_hat, ...: fn nodes
+                                        other objectives and the flow may read)
 
 and generation runs a shared sampler (samplers.py) from t = 1 (noise) to t = 0 on the straight
 path `RectifiedFlow` (schedules.py: gamma_t = 1 - t, sigma_t = t, the network predicts v), which
@@ -19,6 +21,7 @@ import torch
 from composer.errors import did_you_mean
 from composer.graph.nodes import Expansion, Generator, Loss, Node, Op, OptionError, Tensor, Tensors
 
+from composer.recipes.denoising import estimates
 from composer.recipes.samplers import SAMPLERS, VP_ONLY, sample, samplers_for
 from composer.recipes.schedules import RectifiedFlow
 
@@ -38,15 +41,29 @@ class StraightPath(Op):
         return "straight_path"
 
 
+class Estimate(Op):
+    """x0_hat = x_t - t v_hat, eps_hat = x_t + (1 - t) v_hat, or v_hat itself, from the velocity."""
+
+    def __init__(self, want: str):
+        self.want = want
+
+    def __call__(self, ctx, pred, x_t, t):
+        t = t.reshape((-1,) + (1,) * (pred.dim() - 1)).to(pred.dtype)
+        return {"x0": lambda: x_t - t * pred, "eps": lambda: x_t + (1 - t) * pred, "v": lambda: pred}[self.want]()
+
+    def __repr__(self) -> str:
+        return f"{self.want}_hat[velocity]"
+
+
 def velocity_loss(pred: torch.Tensor, x0: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
     """Per-sample mean squared error to the path's velocity eps - x0."""
     return (pred.float() - (eps - x0).float()).pow(2).flatten(1).mean(1)
 
 
-def flow_matching(name, /, *, data: Tensor, model: str, cond: Tensors | None = None,
-                  trains: list | None = None) -> Expansion:
+def flow_matching(name, /, *, data: Tensor, model: str, cond: Tensors | None = None) -> Expansion:
     """Train `model(x_t, t, *cond)` to predict the velocity eps - x0 of the straight path from
-    `data` (t = 0) to Gaussian noise (t = 1); only `model` moves unless `trains` says otherwise."""
+    `data` (t = 0) to Gaussian noise (t = 1); only `model` moves unless the objective's `trains:`
+    says otherwise."""
     conds = () if cond is None else ((cond,) if isinstance(cond, str) else tuple(cond))
     t, eps, x_t, pred = (f"{name}.{s}" for s in ("t", "eps", "x_t", "pred"))
     nodes = (
@@ -55,7 +72,8 @@ def flow_matching(name, /, *, data: Tensor, model: str, cond: Tensors | None = N
         Node(x_t, "fn", "straight_path", (data, t, eps), op=StraightPath()),
         Node(pred, "call", model, (x_t, t, *conds)),
         Node(f"{name}.loss", "term", "velocity_mse", (pred, data, eps), op=Loss(velocity_loss, "velocity_mse"),
-             trains=tuple(trains) if trains is not None else (model,)),
+             trains=(model,)),
+        *estimates(name, Estimate, (pred, x_t, t)),
     )
     return Expansion(nodes, VelocitySampler(model, data, conds))
 

@@ -30,12 +30,10 @@ class GaussianKL:
         return gaussian_kl(mean.float(), logvar.float(), self.reduction)
 
 
-def kl_divergence(name, /, *, mean: Tensor, logvar: Tensor, reduction: str = "sum",
-                  trains: list | None = None) -> list[Node]:
+def kl_divergence(name, /, *, mean: Tensor, logvar: Tensor, reduction: str = "sum") -> list[Node]:
     """One term, KL(N(mean, exp(logvar)) || N(0, I)) per sample, moving every trainable module
-    upstream (the encoder) or only `trains`. reduction: sum over latent dims (the KL) or mean."""
+    upstream (the encoder) or only the objective's `trains:`. reduction: sum over latent dims (the KL) or mean."""
     if reduction not in REDUCTIONS:
         raise ValueError(f"unknown reduction '{reduction}' (expected one of: {', '.join(REDUCTIONS)})")
     label = f"gaussian_kl[{reduction}]"
-    return [Node(f"{name}.loss", "term", "gaussian_kl", (mean, logvar), op=Loss(GaussianKL(reduction), label),
-                 trains=tuple(trains) if trains is not None else None)]
+    return [Node(f"{name}.loss", "term", "gaussian_kl", (mean, logvar), op=Loss(GaussianKL(reduction), label))]

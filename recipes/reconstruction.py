@@ -23,9 +23,7 @@ class Distance:
         return self.kind
 
 
-def reconstruction(name, /, *, prediction: Tensor, target: Tensor, distance: str = "l1",
-                   trains: list | None = None) -> list[Node]:
+def reconstruction(name, /, *, prediction: Tensor, target: Tensor, distance: str = "l1") -> list[Node]:
     """One term, distance(prediction, target), moving every trainable module upstream (or only
-    `trains`). CycleGAN's cycle loss is prediction: rec_A, target: real_A, weight 10."""
-    return [Node(f"{name}.loss", "term", distance, (prediction, target), op=Loss(Distance(distance), distance),
-                 trains=tuple(trains) if trains is not None else None)]
+    the objective's `trains:`). CycleGAN's cycle loss is prediction: rec_A, target: real_A, weight 10."""
+    return [Node(f"{name}.loss", "term", distance, (prediction, target), op=Loss(Distance(distance), distance))]

@@ -38,6 +38,21 @@ class Graph:
         return up
 
     @cached_property
+    def grad_upstream(self) -> dict[str, frozenset]:
+        """Modules whose gradients can reach each node: `upstream` less what a `stop_gradient`
+        (or a noise node, which only borrows a shape) cuts off."""
+        up: dict[str, frozenset] = {}
+        for name, node in self.nodes.items():
+            deps = () if self.blocks_gradient(name) else node.inputs
+            up[name] = frozenset(node.uses).union(*(up[i] for i in deps))
+        return up
+
+    def blocks_gradient(self, name: str) -> bool:
+        """Whether no gradient passes from a node to its inputs (noise, `stop_gradient`)."""
+        node = self.nodes[name]
+        return node.kind == "noise" or (node.kind == "fn" and node.target == "stop_gradient")
+
+    @cached_property
     def drawn_from(self) -> dict[str, frozenset]:
         """The inputs (data and noise nodes) each node's value is computed from."""
         up: dict[str, frozenset] = {}
@@ -58,8 +73,8 @@ class Graph:
         return module in self.owner
 
     def term_trains(self, term: Node) -> tuple[str, ...]:
-        """Modules a loss term moves: declared, or every trainable module upstream of it."""
-        chosen = term.trains if term.trains is not None else sorted(self.upstream[term.name])
+        """Modules a loss term moves: declared, or every trainable module its gradient reaches."""
+        chosen = term.trains if term.trains is not None else sorted(self.grad_upstream[term.name])
         return tuple(m for m in chosen if self.trainable(m) and m not in term.exclude)
 
 
@@ -215,8 +230,9 @@ def _check_terms(spec: Spec, graph: Graph) -> None:
                                  "(or give it 'weights:', or a bridged block 'pretrained:', to use it fixed)",
                                  "modules", module.name)
     for term in graph.terms:
+        _check_declared_trains(graph, term)
         moved = set(graph.term_trains(term))
-        for module in graph.upstream[term.name]:
+        for module in graph.grad_upstream[term.name]:
             opt = graph.owner.get(module)
             if opt is None or module in moved:
                 continue
@@ -224,3 +240,16 @@ def _check_terms(spec: Spec, graph: Graph) -> None:
                 raise SpecError(f"term '{term.name}' moves {sorted(moved)} but also depends on '{module}', which "
                                 f"optimizer '{opt}' updates too: give '{module}' its own optimizer",
                                 term.key, term.loc)
+
+
+def _check_declared_trains(graph: Graph, term: Node) -> None:
+    """A term's `trains:` names modules its gradient reaches and its recipe lets it move."""
+    reached = graph.grad_upstream[term.name]
+    for module in term.trains or ():
+        if module in term.exclude:
+            raise SpecError(f"term '{term.name}' never moves '{module}' (its recipe leaves '{module}' to its other "
+                            f"terms); trains: lists {list(term.trains)}", term.key, term.loc)
+        if module not in reached:
+            raise SpecError(f"term '{term.name}' cannot move '{module}': no gradient reaches it from this term "
+                            f"(it reaches {sorted(reached) or 'no module'}); trains: lists {list(term.trains)}",
+                            term.key, term.loc)

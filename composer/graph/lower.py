@@ -220,7 +220,8 @@ def _objective_nodes(spec: Spec, obj: ObjectiveSpec, out: Lowered) -> None:
 
 
 def _term_options(spec: Spec, obj: ObjectiveSpec, node: Node) -> Node:
-    """Apply the objective's `weight`/`every` and the term's own entry under `terms:`."""
+    """Apply the objective's `weight`/`every`/`trains` and the term's own entry under `terms:`
+    (`trains` replaces the modules the recipe lets the term move)."""
     short = node.name[len(obj.name) + 1:]
     own = obj.terms.get(short) or {}
     weight, schedule = node.weight, None
@@ -233,6 +234,9 @@ def _term_options(spec: Spec, obj: ObjectiveSpec, node: Node) -> Node:
         else:
             weight *= float(value)
     every = own.get("every", obj.every)
+    trains = own.get("trains", obj.trains)
+    if trains is not None:
+        node = replace(node, trains=(trains,) if isinstance(trains, str) else tuple(trains))
     return replace(node, weight=weight, schedule=schedule, every=every)
 
 

@@ -189,12 +189,13 @@ def _walk(graph: Graph, terms, trains: set):
         node = graph.nodes[name]
         if on_path:
             live.add(name)
+        passes = not graph.blocks_gradient(name)
         for i in node.inputs:
-            up = graph.upstream[i]
+            up = graph.grad_upstream[i]
             carries_other = not (up & trains) and bool(up & trainable)
-            if on_path and carries_other and node.kind != "noise":
+            if on_path and carries_other and passes:
                 cuts.add((i, name))
-            stack.append((i, on_path and not carries_other and node.kind != "noise"))
+            stack.append((i, on_path and not carries_other and passes))
     return live, needed, cuts
 
 
@@ -244,15 +245,15 @@ def _reusable(entry, stamp, name, phase: Phase, graph: Graph, refresh: bool) -> 
         return False
     if name not in phase.live:
         return not refresh or entry[0] == stamp
-    required = graph.upstream[name] & set(phase.trains)
+    required = graph.grad_upstream[name] & set(phase.trains)
     return entry[0] == stamp and required <= entry[1]
 
 
 def _grads(graph: Graph, phase: Phase, name: str, env: dict) -> frozenset:
     node = graph.nodes[name]
     own = {m for m in node.uses if graph.trainable(m) and m not in phase.frozen}
-    if node.kind == "noise":
-        return frozenset()
+    if graph.blocks_gradient(name):
+        return frozenset(own)
     through = set()
     for i in node.inputs:
         if (i, name) not in phase.cuts and i in env:

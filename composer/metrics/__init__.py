@@ -1,6 +1,7 @@
 """Evaluation metrics, one line each: `metric(samples, table, **options) -> dict[str, float]` on
 generated samples, or `metric(*, runner, **options)` when the metric runs the flow itself."""
 from composer.registry import Registry
+from composer.metrics.accuracy import accuracy
 from composer.metrics.conditional import class_agreement
 from composer.metrics.digits_quality import digit_quality
 from composer.metrics.inception import inception
@@ -15,6 +16,7 @@ METRICS = Registry("metric", {
     "paired": paired,
     "class_agreement": class_agreement,
     "inception": inception,
+    "accuracy": accuracy,
 }, supplied=("samples", "table", "runner"))
 
 REGISTRIES = {"metrics": METRICS}   # what this package declares (composer.registry.get)

@@ -65,7 +65,7 @@ def paired(*, runner, input: Tensor, output: Tensor, target: Tensor | None = Non
     return results
 
 
-def held_out_feed(runner, output: str, names: list, n: int | None) -> dict[str, torch.Tensor]:
+def held_out_feed(runner, output: str, names: list, n: int | None, metric: str = "paired") -> dict[str, torch.Tensor]:
     """Every field of every data input `output` reads, from its held-out split, the first `n`
     samples; checks that each of `names` is computed from those inputs alone."""
     from composer.data.inputs import reference_table
@@ -73,11 +73,11 @@ def held_out_feed(runner, output: str, names: list, n: int | None) -> dict[str, 
     graph, spec = runner.graph, runner.spec
     sources = set(graph.data_inputs(output))
     if not sources:
-        raise ComposerError(f"metric 'paired': '{output}' reads no data input; it needs held-out data")
+        raise ComposerError(f"metric '{metric}': '{output}' reads no data input; it needs held-out data")
     for name in names:
         extra = graph.data_inputs(name) - sources
         if extra:
-            raise ComposerError(f"metric 'paired': '{name}' reads {sorted(extra)}, which '{output}' does "
+            raise ComposerError(f"metric '{metric}': '{name}' reads {sorted(extra)}, which '{output}' does "
                                 f"not; every tensor must come from the same held-out draw as '{output}'")
     feed = {}
     for source in sorted(sources):

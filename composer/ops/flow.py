@@ -1,7 +1,9 @@
 """Flow ops: the small, closed set of pure tensor operations a flow entry may apply besides modules.
 
     h:      cat(x, onehot, dim=1)          concatenate along an axis
-    s:      add(a, b)   add(a, 1.0)        sum (tensor or constant); sub, mul likewise
+    s:      add(a, b)   add(a, 1.0)        sum (tensor or constant); sub, mul, div likewise
+    r:      sqrt(a)                        elementwise; exp, log likewise
+    c:      stop_gradient(x)               x, with no gradient back to what made it
     std:    exp(mul(logvar, 0.5))  -- no: one op per entry; write  half: mul(logvar, 0.5)
     mu:     h[0]                           element of a multi-output module (or chunk)
     parts:  chunk(h, 2)                    split into equal parts along an axis
@@ -73,16 +75,60 @@ class Mul(_Binary):
     apply = staticmethod(torch.mul)
 
 
-class Exp(FlowOp):
-    """exp(x), elementwise."""
+class Div(_Binary):
+    """a / b (elementwise, broadcasting), or a / value.
 
-    name = "exp"
+    Example: `div(num, gamma)`"""
+
+    name = "div"
+    apply = staticmethod(torch.div)
+
+
+class _Unary(FlowOp):
+    """An elementwise function of one tensor, without arguments."""
+
+    apply = staticmethod(torch.exp)
 
     def __init__(self):
         super().__init__()
 
     def __call__(self, ctx, x):
-        return torch.exp(x)
+        return self.apply(x)
+
+
+class Exp(_Unary):
+    """exp(x), elementwise."""
+
+    name = "exp"
+    apply = staticmethod(torch.exp)
+
+
+class Log(_Unary):
+    """log(x), elementwise (NaN below 0, -inf at 0).
+
+    Example: `log(var)`"""
+
+    name = "log"
+    apply = staticmethod(torch.log)
+
+
+class Sqrt(_Unary):
+    """sqrt(x), elementwise (NaN below 0; its gradient is infinite at 0).
+
+    Example: `sqrt(var)`"""
+
+    name = "sqrt"
+    apply = staticmethod(torch.sqrt)
+
+
+class StopGradient(_Unary):
+    """x, through which no gradient flows back (`x.detach()`): the compiler treats the modules
+    upstream of it as unreachable from any term that reads it, so no phase steps them for it.
+
+    Example: `stop_gradient(feat_x)`"""
+
+    name = "stop_gradient"
+    apply = staticmethod(torch.Tensor.detach)
 
 
 class Same(FlowOp):
@@ -243,7 +289,11 @@ OPS = Registry("op", {
     "add": Add,
     "sub": Sub,
     "mul": Mul,
+    "div": Div,
     "exp": Exp,
+    "log": Log,
+    "sqrt": Sqrt,
+    "stop_gradient": StopGradient,
     "index": Index,
     "chunk": Chunk,
     "one_hot": OneHot,

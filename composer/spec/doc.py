@@ -69,7 +69,12 @@ KEYS: dict[str, dict[str, tuple[str | None, str]]] = {
         "weight": (None, "Scales every term: a number, or a weight schedule `{type: linear, steps: 2000, ...}` "
                          "(`composer list weight_schedules`)."),
         "every": (None, "Evaluate the terms every k steps with weight x k (lazy regularisation, Karras et al. 2020)."),
-        "terms": (None, "Per-term options: `{D_r1: {every: 16}, G: {weight: 0.5}}` (keys `weight`, `every`)."),
+        "terms": (None, "Per-term options: `{D_r1: {every: 16}, G: {weight: 0.5, trains: [dec]}}` (keys `weight`, "
+                        "`every`, `trains`)."),
+        "trains": (None, "The modules every term of the objective moves, in place of the recipe's "
+                                      "choice (default: what the recipe says, usually every trainable module the "
+                                      "term's gradient reaches; the denoiser alone for `denoising`). A term's own "
+                                      "`terms: {G: {trains: [dec]}}` wins."),
     },
     "PhaseSpec": {
         "name": ("NAME", "The phase's name (used by `schedule`)."),

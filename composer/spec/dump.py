@@ -83,7 +83,8 @@ def _flow(flow: FlowSpec, modules: set) -> str | dict:
 
 def _objective(objective: ObjectiveSpec) -> dict:
     return {"recipe": objective.recipe, **objective.args, "weight": objective.weight,
-            "every": objective.every, "terms": objective.terms}
+            "every": objective.every, "trains": list(objective.trains) if objective.trains is not None else None,
+            "terms": objective.terms}
 
 
 def _optimizer(optimizer: OptimizerSpec) -> dict:

@@ -20,8 +20,8 @@ from composer.spec.yamlio import Locs, apply_overrides
 
 SECTIONS = ("name", "plugins", "inputs", "modules", "flow", "objectives", "optimizers", "phases",
             "schedule", "train", "sample", "eval")
-OBJECTIVE_KEYS = ("recipe", "weight", "every", "terms")   # keys every objective takes
-TERM_KEYS = ("weight", "every")                           # keys of one term under `terms:`
+OBJECTIVE_KEYS = ("recipe", "weight", "every", "trains", "terms")   # keys every objective takes
+TERM_KEYS = ("weight", "every", "trains")                           # keys of one term under `terms:`
 PHASE_KEYS = ("terms", "optimizers", "redraw")
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
 @dataclass(frozen=True)
@@ -60,14 +60,16 @@ class FlowSpec:
 @dataclass(frozen=True)
 class ObjectiveSpec:
     """A recipe and its arguments, plus what every objective takes: `weight` (a number or a
-    weight schedule scaling all its terms), `every` (evaluate its terms every k steps) and
-    `terms` (per-term `weight`/`every`, e.g. `terms: {D_r1: {every: 16}}`)."""
+    weight schedule scaling all its terms), `every` (evaluate its terms every k steps), `trains`
+    (the modules its terms move, in place of the recipe's choice) and `terms` (per-term
+    `weight`/`every`/`trains`, e.g. `terms: {D_r1: {every: 16}, G: {trains: [dec]}}`)."""
     name: str
     recipe: str
     args: dict = field(default_factory=dict)
     weight: float | dict = 1.0
     every: int = 1
     terms: dict = field(default_factory=dict)
+    trains: tuple[str, ...] | None = None
     loc: Loc | None = field(default=None, compare=False)
 
 
@@ -299,13 +301,25 @@ class _Parser:
         weight = body.pop("weight", 1.0)
         self.weight(path + ("weight",), weight)
         every = self.positive_int(path + ("every",), body.pop("every", 1))
-        terms = self.mapping(path + ("terms",), body.pop("terms", None), "term: {weight, every}")
+        trains = self.modules_moved(path + ("trains",), body.pop("trains", None))
+        terms = self.mapping(path + ("terms",), body.pop("terms", None), "term: {weight, every, trains}")
         for term, options in terms.items():
-            options = self.mapping(path + ("terms", term), options, "weight, every")
+            options = self.mapping(path + ("terms", term), options, "weight, every, trains")
             self.keys(path + ("terms", term), options, TERM_KEYS)
             self.weight(path + ("terms", term, "weight"), options.get("weight", 1.0))
             self.positive_int(path + ("terms", term, "every"), options.get("every", 1))
-        return ObjectiveSpec(name, str(recipe), body, weight, every, dict(terms), self.loc(path))
+            self.modules_moved(path + ("terms", term, "trains"), options.get("trains"))
+        return ObjectiveSpec(name, str(recipe), body, weight, every, dict(terms), trains, self.loc(path))
+
+    def modules_moved(self, path, value) -> tuple[str, ...] | None:
+        """`trains:` a non-empty list of module names (one name alone is accepted), or absent."""
+        if value is None:
+            return None
+        moved = self.names(path, value, "module names")
+        if not moved:
+            raise self.fail("expected at least one module name (a term that moves nothing is minimised "
+                            "by no phase: leave the objective out instead)", path)
+        return moved
 
     def weight(self, path, value) -> None:
         """A weight is a number or a schedule mapping `{type: linear, ...}` (checked at build)."""

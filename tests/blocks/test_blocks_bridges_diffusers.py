@@ -127,7 +127,7 @@ def test_composer_validate_on_a_graph_file(tmp_path, capsys):
 
     (tmp_path / "unet.yaml").write_text(GRAPH)
     assert main(["validate", str(tmp_path / "unet.yaml")]) == 0
-    assert "ok (7 nodes, 1 modules, 176,849 parameters" in capsys.readouterr().out
+    assert "ok (10 nodes, 1 modules, 176,849 parameters" in capsys.readouterr().out
     (tmp_path / "bad.yaml").write_text(GRAPH.replace("UNet2DModel", "UNet2DModl"))
     assert main(["validate", str(tmp_path / "bad.yaml")]) == 2
     assert "bad.yaml:5:13: modules.eps_net.block: unknown block 'diffusers.UNet2DModl' (did you mean " \

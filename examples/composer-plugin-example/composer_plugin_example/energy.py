@@ -22,11 +22,11 @@ def energy_terms(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return 2 * torch.cdist(x, y).mean(1) - torch.cdist(x, x).mean(1) - torch.cdist(y, y).mean()
 
 
-def energy_distance(name, /, *, prediction: Tensor, target: Tensor, trains: list | None = None) -> list[Node]:
+def energy_distance(name, /, *, prediction: Tensor, target: Tensor) -> list[Node]:
     """One term, the energy distance between the batch `prediction` and the batch `target`,
-    moving every trainable module upstream (the generator) or only `trains`."""
+    moving every trainable module upstream (the generator) or only the objective's `trains:`."""
     return [Node(f"{name}.loss", "term", "energy_distance", (prediction, target),
-                 op=Loss(energy_terms, "energy_distance"), trains=tuple(trains) if trains is not None else None)]
+                 op=Loss(energy_terms, "energy_distance"))]
 
 
 def energy_metric(samples: torch.Tensor, table: Table, *, n: int = 2000, seed: int = 0) -> dict[str, float]:
