@@ -141,10 +141,10 @@ def test_oversized_models_and_overrides_fail_within_a_second(override, message):
 def test_hostile_yaml_fails_fast(tmp_path, text, message):
     path = tmp_path / "g.yaml"
     path.write_text(text)
-    start = time.perf_counter()
+    start = time.process_time()                 # CPU time: a loaded machine's waiting does not count
     with pytest.raises(SpecError, match=message):
         api.validate(path)
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "latin-1"])
