@@ -37,8 +37,9 @@ def _decayed(optimizer, total):
 class SharedR1GANLoop:
     """D on real with the input's gradient on (once: logits for the loss and R1), fake = G(z)
     once, D on fake.detach(), step D; D frozen on the same fake, step G; both LRs decay linearly
-    to 0 over the second half (graphs/gan_ring.yaml, gan_grid.yaml). `scale` multiplies the real
-    data before the critic (gan_grid's real_small), `loss` is the generator's game."""
+    to 0 over the second half (graphs/gan_ring.yaml, gan_grid.yaml; `total=None`: constant). `scale`
+    multiplies the real data before the critic (gan_grid's real_small), `loss` is the generator's
+    game, `gamma` the R1 weight (0: no penalty, graphs/dcgan_64.yaml)."""
 
     shared = True
     """False: R1 on a second pass of D over the real batch, as a plan without the shared forward
@@ -48,21 +49,23 @@ class SharedR1GANLoop:
         self.G, self.D, self.gamma, self.scale, self.g_loss = G, D, gamma, scale, G_LOSSES[loss]
         self.opt_D = torch.optim.Adam(D.parameters(), **adam_D)
         self.opt_G = torch.optim.Adam(G.parameters(), **adam_G)
-        self.schedules = [_decayed(self.opt_D, total), _decayed(self.opt_G, total)]
+        self.schedules = [_decayed(self.opt_D, total), _decayed(self.opt_G, total)] if total else []
 
     def step(self, batch):
         real, z = batch["real"], batch["z"]
         if self.scale is not None:
             real = real * self.scale
         self.opt_D.zero_grad(set_to_none=True)
-        x = real.detach().requires_grad_(True) if self.shared else real
+        x = real.detach().requires_grad_(True) if self.shared and self.gamma else real
         real_logits = self.D(x)
         fake = self.G(z)
         fake_logits = self.D(fake.detach())
-        if not self.shared:
-            x = real.detach().requires_grad_(True)
-        penalty = 0.5 * grad_sq_norm(real_logits if self.shared else self.D(x), x)
-        loss_D = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean() + self.gamma * penalty.mean()
+        loss_D = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+        if self.gamma:
+            if not self.shared:
+                x = real.detach().requires_grad_(True)
+            penalty = 0.5 * grad_sq_norm(real_logits if self.shared else self.D(x), x)
+            loss_D = loss_D + self.gamma * penalty.mean()
         loss_D.backward()
         self.opt_D.step()
         self.opt_G.zero_grad(set_to_none=True)
