@@ -1,13 +1,15 @@
 """Fast modes (composer/fast.py) against the hand-written fp32 eager loop, side by side.
 
     python bench/fast_modes.py [--graphs dcgan diffusion] [--rounds 6] [--block 4] [--cold]
+    python bench/fast_modes.py --graphs gan_ring diffusion_2d   # the 2-D MLP graphs
     python bench/fast_modes.py --smoke    # CI: dcgan at batch 8, three eager modes, seconds
 
 Each mode is the same graph with `train.*` / optimizer overrides, stepping on the same batches
 as the hand-written loop (bench/handwritten.py), interleaved in rounds after warm-up
 (bench/timing.py). The compile time of a compiled mode is the wall time of its first 3 steps
 minus 3 steady steps, reported apart; `--cold` points inductor at an empty cache first (else
-a warm cache from an earlier run makes it seconds).
+a warm cache from an earlier run makes it seconds). `compile phase` is `train.compile: phase`
+(each phase's forward and loss as one region, composer/run/phase_compile.py).
 """
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ MODES = {   # label -> overrides; "{opt}" expands to every optimizer of the grap
     "foreach Adam": ["optimizers.{opt}.foreach=true"],
     "fused Adam": ["optimizers.{opt}.fused=true"],
     "compile": ["train.compile=true"],
+    "compile phase": ["train.compile=phase"],
+    "compile phase + fused": ["train.compile=phase", "optimizers.{opt}.fused=true"],
     "channels-last + fused": ["train.channels_last=true", "optimizers.{opt}.fused=true"],
     "channels-last + fused + compile": ["train.channels_last=true", "optimizers.{opt}.fused=true",
                                         "train.compile=true"],

@@ -24,21 +24,23 @@ from composer.run.optim import cosine
 BETA_MIN, BETA_MAX, T_EPS = 0.1, 20.0, 1e-3     # the VP-SDE of graphs/diffusion*.yaml
 
 
-def r1(D, real, *cond):
-    """R1 = 1/2 ||grad_x D(x)||^2 on real data (Mescheder et al. 2018), condition held fixed."""
-    x = real.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(D(x, *cond).sum(), x, create_graph=True)
+def r1(logits, x):
+    """R1 = 1/2 ||grad_x D(x)||^2 on real data (Mescheder et al. 2018), condition held fixed: from
+    the loss term's logits D(x, *cond), `x` given to D with its gradient enabled."""
+    (grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
     return 0.5 * grad.pow(2).flatten(1).sum(1).mean()
 
 
 class GANLoop:
-    """pytorch/examples' DCGAN step on logits plus R1: D on real, fake = G(z) once, D on
-    fake.detach(), step D; D on the same fake, step G. `cond` keys make it class-conditional
+    """pytorch/examples' DCGAN step on logits plus R1: D once on real, its gradient enabled (R1
+    from the same call), fake = G(z) once, D on fake.detach(), step D; D on the same fake, step G. `cond` keys make it class-conditional
     (Mirza & Osindero 2014): D(x, y) and G(z, y). `adam_D`, `adam_G`: Adam's keyword arguments
-    (the graph's optimizers, read by bench/workloads.py); `gamma`: the R1 weight."""
+    (the graph's optimizers, read by bench/workloads.py); `gamma`: the R1 weight; `minimax`: G
+    minimises log(1 - D(G(z))) = -softplus(logit) (graphs/gan_ring.yaml), D's loss is the same."""
 
-    def __init__(self, G, D, *, adam_D, adam_G, gamma, real="real", z="z", real_y=None, fake_y=None):
-        self.G, self.D, self.gamma = G, D, gamma
+    def __init__(self, G, D, *, adam_D, adam_G, gamma, real="real", z="z", real_y=None, fake_y=None,
+                 minimax=False):
+        self.G, self.D, self.gamma, self.minimax = G, D, gamma, minimax
         self.keys = real, z, real_y, fake_y
         self.opt_D = torch.optim.Adam(D.parameters(), **adam_D)
         self.opt_G = torch.optim.Adam(G.parameters(), **adam_G)
@@ -49,16 +51,18 @@ class GANLoop:
         cond_real = (batch[real_y],) if real_y else ()
         cond_fake = (batch[fake_y],) if fake_y else ()
         self.opt_D.zero_grad(set_to_none=True)
-        real_logits = self.D(real, *cond_real)
+        x = real.detach().requires_grad_(True)
+        real_logits = self.D(x, *cond_real)
         fake = self.G(z, *cond_fake)
         fake_logits = self.D(fake.detach(), *cond_fake)
         loss_D = (F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
-                  + self.gamma * r1(self.D, real, *cond_real))
+                  + self.gamma * r1(real_logits, x))
         loss_D.backward()
         self.opt_D.step()
         self.opt_G.zero_grad(set_to_none=True)
         self.D.requires_grad_(False)
-        loss_G = F.softplus(-self.D(fake, *cond_fake)).mean()
+        logits = self.D(fake, *cond_fake)
+        loss_G = -F.softplus(logits).mean() if self.minimax else F.softplus(-logits).mean()
         loss_G.backward()
         self.D.requires_grad_(True)
         self.opt_G.step()

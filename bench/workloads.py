@@ -109,10 +109,11 @@ def _cyclegan_feed(runner, gen):
 
 def _gan_hand(runner, **keys):
     gan = _objective(runner, "gan")
-    if gan.get("penalty") != "r1" or gan.get("loss", "non_saturating") != "non_saturating":
-        raise ValueError("objectives.gan: the hand-written GANLoop is the non-saturating loss with R1")
+    loss = gan.get("loss", "non_saturating")
+    if gan.get("penalty") != "r1" or loss not in ("non_saturating", "minimax"):
+        raise ValueError("objectives.gan: the hand-written GANLoop is the non-saturating or minimax loss with R1")
     return hw.GANLoop(*_copies(runner, "G", "D"), adam_D=_adam(runner, "D"), adam_G=_adam(runner, "G"),
-                      gamma=gan.get("penalty_weight", 10.0), **keys)   # 10: the recipe's default
+                      gamma=gan.get("penalty_weight", 10.0), minimax=loss == "minimax", **keys)   # 10: the default
 
 
 def _cyclegan_hand(runner):

@@ -29,13 +29,17 @@ from composer.plugins import register_plugin
 from composer.spec.schema import Spec
 
 
-def load(path: str | Path, overrides=()) -> Spec:
-    """Read a graph file (with optional `key=value` overrides) into a Spec."""
-    return spec_module.load(path, overrides)
+def load(path: str | Path, overrides=(), allow_paths=()) -> Spec:
+    """Read a graph file (with optional `key=value` overrides) into a Spec. The files it names
+    (extends, weights, pretrained) must lie under the working directory, the file's folder,
+    a folder of `allow_paths` (the CLI's --allow-path) or of $COMPOSER_ALLOW_PATHS; the Spec
+    keeps the grant for its later checks."""
+    return spec_module.load(path, overrides, allow_paths)
 
 
 def from_dict(data: dict, overrides=(), name: str = "<python>") -> Spec:
-    """A Spec from a plain dict, exactly as if it had been read from YAML."""
+    """A Spec from a plain dict, exactly as if it had been read from YAML (but the files it names
+    may lie anywhere: the program that builds it could open them itself; composer/spec/paths.py)."""
     return spec_module.parse(data, None, name, overrides)
 
 
@@ -92,28 +96,31 @@ def runner(source, overrides=(), cpu: bool | None = None):
 
 
 def train(source, out: str | Path | None = None, overrides=(), resume: bool = False, quiet: bool = False,
-          callbacks=(), cpu: bool | None = None, accept_changes: bool = False) -> dict:
+          callbacks=(), cpu: bool | None = None, accept_changes: bool = False, overwrite: bool = False) -> dict:
     """Train to `train.steps` in the run folder `out` (default runs/NAME): logs, sample grids,
     checkpoints, final evaluation; `callbacks` (`composer.run.callbacks.Callback`s) join the default
     callbacks, one named as a default replacing it. A resume refuses a
-    spec that changes training unless `accept_changes` (recorded in RUN/changes.jsonl)."""
+    spec that changes training unless `accept_changes` (recorded in RUN/changes.jsonl). A folder
+    holding a run, or files that are not composer's, is refused unless `resume`, or `overwrite`
+    (which deletes a marked run's files only: composer/run/ownership.py)."""
     from composer.run.trainer import Trainer
 
     run = runner(source, overrides, cpu=cpu)
     folder = out if out is not None else Path("runs") / run.spec.name
-    return Trainer(run, folder, resume=resume, quiet=quiet, callbacks=callbacks, accept_changes=accept_changes).run()
+    return Trainer(run, folder, resume=resume, quiet=quiet, callbacks=callbacks, accept_changes=accept_changes,
+                   overwrite=overwrite).run()
 
 
-def open_run(run_dir: str | Path, overrides=(), cpu: bool | None = None):
+def open_run(run_dir: str | Path, overrides=(), cpu: bool | None = None, allow_paths=()):
     """A Runner restored from a run folder's spec.yaml and latest checkpoint (the plugins the
-    spec names are loaded again)."""
+    spec names are loaded again; `allow_paths` as for load)."""
     from composer.run import checkpoint
     from composer.run.folder import RunFolder
 
     folder = RunFolder(run_dir).require()
     if checkpoint.latest(folder.root) is None:
         raise ComposerError(f"{folder.root} has no checkpoint yet")
-    run = runner(load(folder.spec, overrides), cpu=cpu)
+    run = runner(load(folder.spec, overrides, allow_paths), cpu=cpu)
     checkpoint.load_latest(run, folder.root, resume=False)
     return run
 
@@ -169,7 +176,7 @@ def write_samples(run, samples, out: Path) -> Path:
 
 def read_input(run, name: str, path: str | Path):
     """A data input's values from files, to feed `sample(inputs=...)`: an image folder or image
-    (resized to the input's shape) or a .npy array."""
+    (resized to the input's shape; transparency on the input's `background:`) or a .npy array."""
     import numpy as np
     import torch
 
@@ -184,8 +191,9 @@ def read_input(run, name: str, path: str | Path):
         raise ComposerError(f"--input {name}: no such file or folder: {file}")
     if file.suffix == ".npy":
         return torch.from_numpy(np.load(file, allow_pickle=False))
-    shape = run.graph.shapes[name]
-    return load_images(file, size=shape[-1], channels=shape[0])
+    shape, source = run.graph.shapes[name], run.spec.input(name)
+    background = source.args.get("background") if source is not None else None
+    return load_images(file, size=shape[-1], channels=shape[0], background=background)
 
 
 def export(run, format: str, out: str | Path, *, node: str | None = None, module: str | None = None,

@@ -92,8 +92,8 @@ def adversarial(name, /, *, critic: str, real: Tensors, fake: Tensors, loss: str
 
     critic: a module, or `D[i]` for output i of a module with several heads.
     loss: non_saturating | minimax | lsgan | hinge | wgan. critic_weight scales the critic's terms
-    (0.5 gives CycleGAN's (real + fake) / 2), generator_weight the G and E terms. penalty: r1
-    (Mescheder et al. 2018) or wgan_gp (Gulrajani et al. 2017), weighted by penalty_weight.
+    (0.5 gives CycleGAN's (real + fake) / 2), generator_weight the G and E terms. penalty: r1 or
+    r2 (Mescheder et al. 2018) or wgan_gp (Gulrajani et al. 2017), weighted by penalty_weight.
     pool > 0 feeds the critic's fake term from an image history pool of that size (Shrivastava
     et al. 2017, as in CycleGAN).
     """
@@ -142,7 +142,7 @@ def _penalty_nodes(name, penalty, penalty_weight, critic_ref, real, fake) -> lis
         raise ValueError(f"unknown penalty '{penalty}'{did_you_mean(penalty, PENALTIES)}")
     critic, output = module_output(critic_ref)
     op = PENALTIES[penalty](critic=critic, output=output)
-    inputs = real + fake if op.needs_fake else real
+    inputs = real + fake if op.needs_fake else fake if op.on_fake else real
     return [
         Node(f"{name}.{penalty}", "fn", penalty, inputs, op=op, modules=(critic,)),
         Node(f"{name}.D_{penalty}", "term", penalty, (f"{name}.{penalty}",), op=Loss(_identity, penalty),

@@ -10,11 +10,10 @@ serves the in-memory table and a streamed `LazyTable` (`composer.data.lazy`).
 from __future__ import annotations
 
 import torch
-from PIL import ImageOps
 
 from composer.data.checks import check_choice, check_count
 from composer.data.hf_open import check_builder, features_of, offline, open_dataset, require, split_names
-from composer.data.images import image_to_tensor
+from composer.data.images import background_rgb, image_to_tensor, to_mode
 from composer.data.lazy import ArgumentError, check_streaming, folder_table
 from composer.data.source import image_fields
 from composer.errors import ComposerError, did_you_mean
@@ -27,7 +26,7 @@ PATH_ARGS = ("path", "tokenizer")      # resolved against the graph file's folde
 def hf_dataset(
     *, path, split: str = "train", builder: str = "auto", image=None, points=None, label=None, target=None,
     text=None, tokenizer=None, max_length: int = 77, size: int = 64, channels: int = 3, dim=None,
-    held_out="auto", stream="auto", workers="auto",
+    held_out="auto", stream="auto", workers="auto", background=None,
 ):
     """A 🤗 datasets dataset from local data (never downloaded); columns map to fields.
 
@@ -44,6 +43,8 @@ def hf_dataset(
     `held_out`: the split metrics and plots compare against (auto: "test" when the dataset has
     one, else the training split itself). `stream`/`workers` as for `image_folder`: auto streams
     above 256 MiB of decoded rows, reading only a batch's rows from the memory-mapped Arrow table.
+    Images decode as for `image_folder`: 16-bit grey keeps its scale, and transparent pixels are
+    composited on `background` (white, black or [r, g, b]), refused without it.
 
     Example: `{source: hf_dataset, path: data/pets, split: train, image: image, label: label, size: 64}`
     """
@@ -58,7 +59,7 @@ def hf_dataset(
     layout = hf_fields(args)
     y, classes = labels_of(dataset, label) if label is not None else (None, [])
     decode = HFRows(dataset, {FIELD_OF[k]: (c, kinds[k]) for k, c in columns.items() if k != "label"},
-                    size, channels, tokenizer, max_length, args["dim"])
+                    size, channels, tokenizer, max_length, args["dim"], background_rgb(background))
     if tokenizer is not None:
         decode.tokenizer()          # a missing or broken tokenizer fails here, not in a worker
     names = tuple(name for name in layout if name != "y")
@@ -91,6 +92,7 @@ def check_hf_args(args: dict) -> None:
     require("datasets")
     check_streaming(args, "hf_dataset")
     check_builder(args.get("builder", "auto"))
+    background_rgb(args.get("background"), "hf_dataset")
     for key in (*COLUMN_KEYS, "split", "held_out"):
         if args.get(key) is not None and not isinstance(args[key], str):
             what = "a split name" if key in ("split", "held_out") else "a column name"
@@ -227,8 +229,10 @@ class HFRows:
     """Row i of a dataset as `{field: tensor}` (picklable, so that DataLoader workers decode;
     the tokenizer is loaded once per process)."""
 
-    def __init__(self, dataset, plan: dict, size: int, channels: int, tokenizer, max_length: int, dim=None):
+    def __init__(self, dataset, plan: dict, size: int, channels: int, tokenizer, max_length: int, dim=None,
+                 background=None):
         self.dataset, self.plan, self.size, self.channels, self.dim = dataset, plan, size, channels, dim
+        self.background = background
         self.tokenizer_path, self.max_length, self._tokenizer = tokenizer, max_length, None
 
     def __getstate__(self):
@@ -241,10 +245,10 @@ class HFRows:
     def convert(self, value, kind: str, column: str, i: int) -> torch.Tensor:
         if kind == "image":
             try:
-                image = ImageOps.exif_transpose(value).convert("L" if self.channels == 1 else "RGB")
+                image = to_mode(value, self.channels, self.background, f"hf_dataset: the image in column '{column}', row {i},")
             except (AttributeError, OSError, ValueError) as err:
                 raise ComposerError(f"hf_dataset: cannot read the image in column '{column}', row {i}: {err}") from err
-            return image_to_tensor(image, self.size)
+            return image_to_tensor(image, self.size, self.channels)
         if kind == "points":
             if value is None or len(value) != self.dim:
                 raise ComposerError(f"hf_dataset: column '{column}', row {i}: {value!r} is not a vector of length "

@@ -2,7 +2,12 @@
 of images or a scatter plot of 2D points as a PNG.
 
 Image tensors are float `[N, C, H, W]` in [-1, 1] with C = 1 (grey) or 3 (RGB); a pixel value
-v ∈ {0..255} maps to v / 127.5 − 1.
+v ∈ {0..255} maps to v / 127.5 − 1, and a 16-bit value v ∈ {0..65535} to v / 32767.5 − 1 (16-bit
+grey keeps its precision through the resize; Pillow reads 16-bit RGB as its high bytes).
+
+Transparency is never dropped without a word: an image with transparent pixels is composited on
+the source's `background:` (white, black or [r, g, b]), or refused with a message naming that
+option; an alpha channel that is opaque everywhere hides nothing and is dropped.
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from composer.data.checks import check_choice, check_count
+from composer.data.lazy import ArgumentError, check_streaming
 from composer.errors import ComposerError
 
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png")
@@ -23,6 +29,9 @@ MIN_TILE = 32  # grid tiles smaller than this are upscaled by an integer factor
 PAD_VALUE = -1.0  # black padding between grid tiles
 POINT_RGB = (200, 30, 30)
 REFERENCE_RGB = (120, 160, 230)
+BACKGROUNDS = {"white": (255, 255, 255), "black": (0, 0, 0)}
+SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")   # Pillow's modes of a 16-bit grey PNG
+ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
 
 # ---------------------------------------------------------------- loading
@@ -58,41 +67,87 @@ def find_images(path, extensions=None) -> list[Path]:
     return files
 
 
-def open_image(file, channels: int) -> Image.Image:
-    """One file as an EXIF-rotated Pillow image in mode "L" (channels 1) or "RGB" (channels 3)."""
+def background_rgb(background, where: str = "image source") -> tuple[int, int, int] | None:
+    """The `background:` option of an image source as an RGB triple (None when not given)."""
+    if background is None:
+        return None
+    if isinstance(background, str) and background in BACKGROUNDS:
+        return BACKGROUNDS[background]
+    if isinstance(background, (list, tuple)) and len(background) == 3 and all(
+            isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in background):
+        return tuple(background)
+    raise ArgumentError(f"{where}: background={background!r}; expected white, black or [r, g, b] "
+                        "(integers 0..255), the colour transparent pixels are composited on", "background")
+
+
+def check_folder(args: dict, where: str = "") -> None:
+    """`Source.check` of the folder sources: `stream`, `workers` and `background`, before any file is read."""
+    check_streaming(args, where)
+    background_rgb(args.get("background"), where or "image source")
+
+
+def open_image(file, channels: int, background=None) -> Image.Image:
+    """One file as an EXIF-rotated Pillow image: mode "L" (channels 1) or "RGB" (channels 3), or
+    "F" (values 0..255, any `channels`) for 16-bit grey; transparency composited on `background`."""
     check_choice("load_image", "channels", channels, (1, 3))
     try:
         with Image.open(file) as raw:
-            return ImageOps.exif_transpose(raw).convert("L" if channels == 1 else "RGB")
+            return to_mode(raw, channels, background, f"image '{file}'")
     except (OSError, UnidentifiedImageError, ValueError) as error:
         raise ComposerError(f"cannot read image '{file}': {error}") from error
 
 
-def image_to_tensor(image: Image.Image, size: int) -> torch.Tensor:
-    """A Pillow "L" or "RGB" image → `[C, size, size]` in [-1, 1]: center-cropped to a square,
-    resized with Pillow's bicubic filter (antialiased when shrinking)."""
+def to_mode(raw: Image.Image, channels: int, background, what: str) -> Image.Image:
+    """An open Pillow image, EXIF-rotated, as "L"/"RGB" for `channels`, or "F" (0..255) for 16-bit
+    grey: the one conversion every image source uses (`what` names the image in errors)."""
+    image = ImageOps.exif_transpose(raw)
+    if image.mode in SIXTEEN_BIT and "transparency" not in image.info:
+        return Image.fromarray(np.asarray(image, dtype=np.float32) / 257.0)
+    return flatten(image, what, background).convert("L" if channels == 1 else "RGB")
+
+
+def flatten(image: Image.Image, what: str, background) -> Image.Image:
+    """`image` without transparency: composited on `background` (an RGB triple), unchanged when
+    every pixel is opaque, else a ComposerError naming the option."""
+    if image.mode not in ALPHA_MODES and "transparency" not in image.info:
+        return image
+    rgba = image.convert("RGBA")
+    if rgba.getchannel("A").getextrema()[0] == 255:
+        return image
+    if background is None:
+        raise ComposerError(f"{what} has transparent pixels (mode {image.mode}); set the image "
+                            "source's background: white, black or [r, g, b] to composite them on that colour")
+    return Image.alpha_composite(Image.new("RGBA", rgba.size, (*background, 255)), rgba).convert("RGB")
+
+
+def image_to_tensor(image: Image.Image, size: int, channels: int | None = None) -> torch.Tensor:
+    """A Pillow "L", "F" (0..255) or "RGB" image → `[C, size, size]` in [-1, 1]: center-cropped to
+    a square, resized with Pillow's bicubic filter (antialiased when shrinking); a grey image is
+    repeated to 3 channels when `channels` is 3."""
     check_count("load_image", "size", size)
     width, height = image.size
     side = min(width, height)
     left, top = (width - side) // 2, (height - side) // 2
     image = image.crop((left, top, left + side, top + side))
     image = image.resize((size, size), Image.Resampling.BICUBIC)
-    pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1.0)
-    return pixels[None] if image.mode == "L" else pixels.permute(2, 0, 1).contiguous()
+    pixels = torch.from_numpy(np.clip(np.asarray(image, dtype=np.float32), 0, 255) / 127.5 - 1.0)
+    pixels = pixels[None] if image.mode in ("L", "F") else pixels.permute(2, 0, 1).contiguous()
+    return pixels.repeat(3, 1, 1) if channels == 3 and len(pixels) == 1 else pixels
 
 
-def load_image(file, size: int, channels: int) -> torch.Tensor:
+def load_image(file, size: int, channels: int, background=None) -> torch.Tensor:
     """One file → `[channels, size, size]` in [-1, 1]: EXIF-rotated, center-cropped to a square,
-    resized with Pillow's bicubic filter (antialiased when shrinking)."""
+    resized with Pillow's bicubic filter (antialiased when shrinking); transparency composited on
+    `background` (white, black or [r, g, b]; refused when there is some and none is given)."""
     check_choice("load_image", "channels", channels, (1, 3))
     check_count("load_image", "size", size)
-    return image_to_tensor(open_image(file, channels), size)
+    return image_to_tensor(open_image(file, channels, background_rgb(background)), size, channels)
 
 
-def load_images(path, size: int, channels: int, extensions=None) -> torch.Tensor:
+def load_images(path, size: int, channels: int, extensions=None, background=None) -> torch.Tensor:
     """Every image under `path` (a folder, searched recursively, or one file) as
     `[N, channels, size, size]` in [-1, 1], in sorted path order. The whole set is held in memory."""
-    return torch.stack([load_image(f, size, channels) for f in find_images(path, extensions)])
+    return torch.stack([load_image(f, size, channels, background) for f in find_images(path, extensions)])
 
 
 def resize_images(x: torch.Tensor, size: int) -> torch.Tensor:

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from composer.data.checks import check_choice, check_count
 from composer.data.digit_styles import invert, thicken
 from composer.data.digits import NUM_CLASSES, digit_images
-from composer.data.images import find_images, image_to_tensor, load_image, open_image
-from composer.data.lazy import check_streaming, folder_table
+from composer.data.images import background_rgb, check_folder, find_images, image_to_tensor, load_image, open_image
+from composer.data.lazy import folder_table
 from composer.data.splits import split_indices
 from composer.data.table import Table
 from composer.errors import ComposerError
@@ -90,12 +90,14 @@ class PairedImages:
     """Row i of the layout base/{A, B}/NAME: `{"x": A_i, "target": B_i}` (swapped for BtoA),
     each `[channels, size, size]` (picklable, so that DataLoader workers can decode)."""
 
-    def __init__(self, files_a: list[Path], files_b: list[Path], size: int, channels: int, swap: bool):
+    def __init__(self, files_a: list[Path], files_b: list[Path], size: int, channels: int, swap: bool,
+                 background=None):
         self.files_a, self.files_b, self.size, self.channels, self.swap = files_a, files_b, size, channels, swap
+        self.background = background
 
     def __call__(self, i: int) -> dict[str, torch.Tensor]:
-        a = load_image(self.files_a[i], self.size, self.channels)
-        b = load_image(self.files_b[i], self.size, self.channels)
+        a = load_image(self.files_a[i], self.size, self.channels, self.background)
+        b = load_image(self.files_b[i], self.size, self.channels, self.background)
         return {"x": b, "target": a} if self.swap else {"x": a, "target": b}
 
 
@@ -103,24 +105,24 @@ class SideBySideImages:
     """Row i of the pix2pix layout base/*.jpg: the left half A and right half B of file i, as
     `{"x": A, "target": B}` (swapped for BtoA)."""
 
-    def __init__(self, files: list[Path], size: int, channels: int, swap: bool):
-        self.files, self.size, self.channels, self.swap = files, size, channels, swap
+    def __init__(self, files: list[Path], size: int, channels: int, swap: bool, background=None):
+        self.files, self.size, self.channels, self.swap, self.background = files, size, channels, swap, background
 
     def __call__(self, i: int) -> dict[str, torch.Tensor]:
-        a, b = split_halves(self.files[i], self.size, self.channels)
+        a, b = split_halves(self.files[i], self.size, self.channels, self.background)
         return {"x": b, "target": a} if self.swap else {"x": a, "target": b}
 
 
-def folder_pairs(base: Path, size: int, channels: int, extensions, swap: bool):
+def folder_pairs(base: Path, size: int, channels: int, extensions, swap: bool, background=None):
     """`(names, row decoder)` of the layout base/{A, B}/NAME."""
     names, files_a, files_b = matched_files(base, extensions)
-    return names, PairedImages(files_a, files_b, size, channels, swap)
+    return names, PairedImages(files_a, files_b, size, channels, swap, background)
 
 
-def split_halves(file: Path, size: int, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
+def split_halves(file: Path, size: int, channels: int, background=None) -> tuple[torch.Tensor, torch.Tensor]:
     """One side-by-side image (width = 2 × height) → its left half A and right half B, each
-    `[channels, size, size]` in [-1, 1]."""
-    image = open_image(file, channels)
+    `[channels, size, size]` in [-1, 1] (transparency on `background`, as `load_image`)."""
+    image = open_image(file, channels, background_rgb(background, "paired_folder"))
     width, height = image.size
     if width != 2 * height:
         raise ComposerError(
@@ -128,10 +130,10 @@ def split_halves(file: Path, size: int, channels: int) -> tuple[torch.Tensor, to
             "expects two squares side by side (width = 2 × height, A on the left, B on the right)"
         )
     left, right = image.crop((0, 0, height, height)), image.crop((height, 0, width, height))
-    return image_to_tensor(left, size), image_to_tensor(right, size)
+    return image_to_tensor(left, size, channels), image_to_tensor(right, size, channels)
 
 
-def side_by_side_pairs(base: Path, size: int, channels: int, extensions, swap: bool):
+def side_by_side_pairs(base: Path, size: int, channels: int, extensions, swap: bool, background=None):
     """`(names, row decoder)` of the pix2pix layout base/*.jpg, A the left and B the right half."""
     if (base / "A").is_dir() and (base / "B").is_dir():
         raise ComposerError(
@@ -140,7 +142,7 @@ def side_by_side_pairs(base: Path, size: int, channels: int, extensions, swap: b
         )
     files = find_images(base, extensions)
     names = [f.relative_to(base).with_suffix("").as_posix() for f in files]
-    return names, SideBySideImages(files, size, channels, swap)
+    return names, SideBySideImages(files, size, channels, swap, background)
 
 
 def paired_folder(
@@ -154,6 +156,7 @@ def paired_folder(
     extensions=None,
     stream="auto",
     workers="auto",
+    background=None,
 ) -> Table:
     """The pairs of `root/{split}`: x the input, `fields["target"]` the image to produce, no y.
 
@@ -166,15 +169,17 @@ def paired_folder(
     `[N, channels, size, size]`, in sorted name order (`info["names"]`). `stream` and `workers`
     as for `image_folder`: false holds the pairs in memory, true decodes them per batch in
     DataLoader workers, auto streams above 256 MiB of decoded pixels (both sides together).
+    `background` (white, black or [r, g, b]): the colour transparent pixels are composited on; an
+    image with transparent pixels and no background is refused.
     """
     check_choice("paired_folder", "layout", layout, LAYOUTS)
     check_choice("paired_folder", "direction", direction, DIRECTIONS)
     check_count("paired_folder", "size", size)
     check_choice("paired_folder", "channels", channels, (1, 3))
-    check_streaming({"stream": stream, "workers": workers}, "paired_folder")
+    check_folder({"stream": stream, "workers": workers, "background": background}, "paired_folder")
     base = split_folder(root, split)
     pairs = folder_pairs if layout == "folders" else side_by_side_pairs
-    names, decode = pairs(base, size, channels, extensions, swap=direction == "BtoA")
+    names, decode = pairs(base, size, channels, extensions, swap=direction == "BtoA", background=background)
     info = {"path": str(base), "layout": layout, "direction": direction, "names": names}
     return folder_table(decode, len(names), ("x", "target"), 2 * channels * size * size * 4,
                         stream=stream, workers=workers, info=info)

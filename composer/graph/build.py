@@ -85,8 +85,11 @@ def build(spec: Spec, check_shapes: bool = True) -> Graph:
     graph = Graph(spec, ordered, dag, {}, generators=lowered.generators)
     from composer.graph.modules import build_modules, count_parameters
     from composer.graph.shapes import check_device, infer_shapes
+    from composer.graph.weight_files import check_weight_files
 
-    graph.param_counts = count_parameters(build_modules(spec, "meta"))
+    modules = build_modules(spec, "meta")
+    check_weight_files(spec, modules)
+    graph.param_counts = count_parameters(modules)
     graph.owner = _owners(spec, graph)
     _check_terms(spec, graph)
     check_training(spec, graph)

@@ -53,6 +53,7 @@ def callables(spec: Spec) -> set[str]:
 def check_metrics(spec: Spec, table: dict[str, Node]) -> None:
     """`eval.metrics`: known names and options, checked before training rather than after it."""
     from composer.metrics import METRICS
+    from composer.spec.paths import check_spec_path
 
     for name, options in (spec.eval.metrics or {}).items():
         path = ("eval", "metrics", name)
@@ -67,6 +68,8 @@ def check_metrics(spec: Spec, table: dict[str, Node]) -> None:
             if key in _tensor_options(metric) and value not in table:
                 raise spec.error(f"'{value}' is not a tensor of the graph{did_you_mean(str(value), table)}",
                                  *path, key)
+            if key == "weights" and isinstance(value, str) and value:     # a local network's file (inception)
+                check_spec_path(spec, value, *path, key)
         if "samples" in inspect.signature(metric).parameters and isinstance(spec.sample.output, list):
             raise spec.error(f"metric {name} scores generated samples: sample.output must name one tensor, "
                              "not a list", *path)

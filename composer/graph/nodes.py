@@ -83,13 +83,48 @@ class Op:
     device (shape inference) the interpreter calls `meta` instead, which by default runs the op
     itself on meta tensors; an op whose work cannot run there (autograd, RNG on the CPU, Python
     control flow on values) overrides `meta` to return its output's shape.
+
+    An op that differentiates inside the graph with `create_graph=True` (a gradient penalty) sets
+    `double_backward = True`: `train.compile: phase` keeps it, and the nodes it differentiates
+    through, out of the compiled region (composer/graph/regions.py).
     """
+
+    double_backward = False
 
     def __call__(self, ctx, *inputs):
         raise NotImplementedError
 
     def meta(self, ctx, *inputs):
         return self(ctx, *inputs)
+
+
+class InputGradient(Op):
+    """An op on the gradient of `module`'s output (output `output` when it has several) with
+    respect to its floating-point inputs: R1 on the critic's real inputs, R2 on its fake ones.
+
+    By itself it calls the module on its inputs with their gradient enabled. When a phase also
+    calls the module on the same inputs (the loss term's `D(real)`), the plan makes that one call
+    with the inputs' gradient enabled and evaluates `from_output` on its output instead
+    (composer/graph/sharing.py): one forward for both, as a careful hand-written loop does it.
+    """
+
+    def __init__(self, *, module: str, output: int | None = None):
+        self.module, self.output = module, output
+
+    def __call__(self, ctx, *inputs):
+        inputs = requires_grad(inputs)
+        return self.from_output(ctx, ctx.modules[self.module](*inputs), *inputs)
+
+    def from_output(self, ctx, out, *inputs):
+        """The op's value from the module's output `out` on `inputs` (gradient enabled on the
+        floating-point ones)."""
+        raise NotImplementedError
+
+
+def requires_grad(inputs) -> tuple:
+    """The floating-point inputs detached, with their gradient enabled; the others (class labels)
+    as they are."""
+    return tuple(x.detach().requires_grad_(True) if x.is_floating_point() else x for x in inputs)
 
 
 class FlowOp(Op):

@@ -8,7 +8,9 @@ op either computes a node or reuses the value an earlier phase of the same round
 is allowed only while no module upstream of it has been stepped since (parameter versions) and it
 carries the gradients this phase needs. A value read only through a cut is data to this phase: it
 is reused even if stale, as hand-written loops reuse their fakes (set schedule.refresh_detached to
-recompute).
+recompute). Within a phase, a penalty on the gradient of a call's output that the phase computes
+anyway (R1 on the loss term's D(real)) differentiates that call instead of making its own
+(composer/graph/sharing.py).
 """
 from __future__ import annotations
 
@@ -18,12 +20,14 @@ from functools import cached_property
 from composer.errors import did_you_mean
 from composer.graph.build import Graph
 from composer.graph.nodes import Node
+from composer.graph.sharing import runtime_nodes, shared_calls
 
 
 @dataclass(frozen=True)
 class Op:
     node: str
     action: str            # "compute" | "reuse" | "loss"
+    via: str = ""          # a penalty computed from this call's output (composer/graph/sharing.py)
 
 
 @dataclass(frozen=True)
@@ -88,13 +92,12 @@ class Plan:
 
     def evaluated(self, names: tuple[str, ...], step: int = 0) -> tuple[tuple[Node, ...], ...]:
         """Per phase of the round, the nodes it evaluates, in order: its program without the
-        reuses (a reused value is already in the round's environment). What the training
-        interpreter runs; built once per program."""
+        reuses (a reused value is already in the round's environment), a shared call on inputs
+        with their gradient enabled (composer/graph/sharing.py). What the training interpreter
+        runs; built once per program."""
         key = (names, tuple(self.terms_at(self.phase(n), step) for n in names))
         if key not in self._evaluated:
-            nodes = self.graph.nodes
-            self._evaluated[key] = tuple(tuple(nodes[op.node] for op in ops if op.action != "reuse")
-                                         for ops in self.program(names, step))
+            self._evaluated[key] = tuple(runtime_nodes(self.graph, ops) for ops in self.program(names, step))
         return self._evaluated[key]
 
     @cached_property
@@ -115,7 +118,7 @@ class Plan:
         for names in self.rounds(tuple(p.name for p in self.phases)):
             for ops in self.program(names):
                 for op in ops:
-                    if op.action == "compute":
+                    if op.action == "compute" and not op.via:
                         for module in self.graph.nodes[op.node].uses:
                             calls[module] += 1
         return calls
@@ -220,10 +223,18 @@ def simulate(plan: Plan, phases: tuple[Phase, ...]) -> tuple[tuple[Op, ...], ...
                 continue
             ops.append(Op(node_name, "compute"))
             env[node_name] = (stamp, _grads(graph, phase, node_name, env))
-        program.append(tuple(ops))
+        program.append(_share(graph, phase, ops))
         for module in phase.trains:
             versions[module] += 1
     return tuple(program)
+
+
+def _share(graph: Graph, phase: Phase, ops: list[Op]) -> tuple[Op, ...]:
+    """A penalty differentiates the output of a call of the same phase on its inputs, where that
+    call is computed here (a reused value's autograd graph may be gone)."""
+    computed = {op.node for op in ops if op.action == "compute"}
+    pairs = {p: c for p, c in shared_calls(graph, phase).items() if p in computed and c in computed}
+    return tuple(replace(op, via=pairs[op.node]) if op.node in pairs else op for op in ops)
 
 
 def _reusable(entry, stamp, name, phase: Phase, graph: Graph, refresh: bool) -> bool:

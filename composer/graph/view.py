@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from composer.graph.plan import Plan
+from composer.graph.regions import split
 from composer.text import aligned
 
 
@@ -44,19 +45,30 @@ def format_table(plan: Plan) -> str:
         lines.append(f"phase {phase.name}   {_optimizers(plan, phase)}   trains: {', '.join(phase.trains)}"
                      f"   frozen: {', '.join(phase.frozen) or '-'}")
         rows = [("op", "node", "computation", "shape", "note")]
+        shared = {op.via: op.node for op in program[phase.name] if op.via}
         for op in program[phase.name]:
             rows.append((op.action, op.node, _computation(plan, op.node), _shape(plan, op.node),
-                         _note(plan, phase, op.node)))
+                         _note(plan, phase, op, shared)))
         lines += ["  " + line for line in aligned(rows)]
     calls = plan.forward_calls()
     lines.append("")
     lines.append("forward calls per step: " + ", ".join(f"{m} {n}" for m, n in calls.items()))
     lines.append("parameters: " + ", ".join(f"{m} {n:,}" for m, n in graph.param_counts.items()))
+    lines += _regions(plan, names)
     bridged = _bridged(plan.spec)
     if bridged and graph.shapes_on:
         how = "on the meta device" if graph.shapes_on == "meta" else "by one forward on zero CPU tensors"
         lines.append(f"shapes: checked {how} (library blocks: {', '.join(bridged)})")
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _regions(plan: Plan, names: tuple) -> list[str]:
+    """`train.compile: phase`: what each phase compiles as one region (composer/graph/regions.py)."""
+    value = plan.spec.train.compile
+    if value != "phase" and not (isinstance(value, dict) and value.get("scope") == "phase"):
+        return []
+    parts = {name: split(nodes, plan.phase(name).cuts) for name, nodes in zip(names, plan.evaluated(names))}
+    return ["compiled per phase: " + "; ".join(f"{name} {p.describe()}" for name, p in parts.items())]
 
 
 def _optimizers(plan: Plan, phase) -> str:
@@ -79,9 +91,14 @@ def _label(phase) -> str:
     return phase.name + (f" ({', '.join(extra)})" if extra else "")
 
 
-def _note(plan: Plan, phase, name: str) -> str:
+def _note(plan: Plan, phase, op, shared: dict) -> str:
+    name = op.node
     node = plan.graph.nodes[name]
     notes = [f"detach {i}" for i in node.inputs if (i, name) in phase.cuts]
+    if name in shared:
+        notes.append(f"inputs require grad, shared with {shared[name]}")
+    if op.via:
+        notes.append(f"differentiates {op.via}")
     frozen = [m for m in node.uses if m in phase.frozen]
     if frozen:
         notes.append(f"{', '.join(frozen)} frozen")
@@ -108,7 +125,8 @@ def to_json(plan: Plan) -> dict:
                       for t in p.terms],
             "cuts": [list(c) for c in p.cuts],
             "repeat": p.repeat, "every": p.every,
-            "ops": [{"op": o.action, "node": o.node, "computation": _computation(plan, o.node)}
+            "ops": [{"op": o.action, "node": o.node, "computation": _computation(plan, o.node),
+                     **({"differentiates": o.via} if o.via else {})}
                     for o in program[p.name]],
         } for p in plan.phases],
         "parameters": dict(plan.graph.param_counts),

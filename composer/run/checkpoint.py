@@ -3,14 +3,20 @@
     RUN/checkpoints/step_000500/
         modules.safetensors   module and EMA weights ("G.main.0.weight", "ema.G....")
         state.safetensors     optimizer moments (the same on every rank)
-        state.json            step, process count, optimizer/LR-scheduler structure, fp16 loss scales
+        state.json            format version, step, process count, optimizer/LR-scheduler structure,
+                              fp16 loss scales
         rank{r}.safetensors   what each rank has of its own: data-stream orders, image pools,
         rank{r}.json          the noise generator and the global torch RNG (and their structure)
 
 With several processes every rank draws its own data, noise and pool, so a resume must give each
 rank back its own: a checkpoint resumes only with the number of processes that wrote it.
 
-Loading uses `safetensors.torch.load_file` and `json.load` only: nothing executes code.
+Loading uses `safetensors.torch.load_file` and `json.load` only: nothing executes code. A
+checkpoint is checked before anything of it is loaded (composer/run/checkpoint_fit.py): damage
+(non-finite tensors, a state.json whose step is not its folder's) makes `load_latest` fall back to
+the previous checkpoint; another graph's checkpoint "does not fit". The spec's optimizer
+hyperparameters and LR schedule, on the spec's horizon, then replace the checkpoint's
+(`optim.apply_spec`), so a resume with accepted changes trains with them.
 """
 from __future__ import annotations
 
@@ -23,7 +29,14 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from composer.errors import ComposerError
+from composer.run.checkpoint_fit import (FORMAT, CheckpointMismatch, DamagedCheckpoint, check_finite, check_modules,
+                                         check_optimizers, is_valid, read_state)
+from composer.run.feeds import DataChanged
 from composer.run.folder import STEP, RunFolder
+from composer.run.optim import apply_spec
+
+__all__ = ["CheckpointMismatch", "DamagedCheckpoint", "ProcessCountMismatch", "complete", "latest", "load",
+           "load_latest", "prune", "save"]
 
 TENSOR = "__tensor__"
 
@@ -76,6 +89,7 @@ def save(runner, folder: str | Path) -> Path:
         save_file(module_tensors(runner), tmp / "modules.safetensors")
         tensors: dict = {}
         state = {
+            "format": FORMAT,
             "step": runner.step_count,
             "processes": accelerator.num_processes,
             "optimizers": {n: _tree(o.state_dict(), f"opt.{n}", tensors) for n, o in runner.optimizers.items()},
@@ -117,10 +131,6 @@ def _replace(tmp: Path, folder: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-class DamagedCheckpoint(ComposerError):
-    """A checkpoint file that cannot be read or does not fit the graph."""
-
-
 class ProcessCountMismatch(ComposerError):
     """A checkpoint written by another number of processes than this run's."""
 
@@ -135,7 +145,10 @@ def load(runner, folder: str | Path, resume: bool = True) -> None:
         _load(runner, folder, resume)
     except (DamagedCheckpoint, ProcessCountMismatch):
         raise
-    except Exception as err:  # noqa: BLE001 -- any damage: truncated, edited, foreign, wrong shapes
+    except DataChanged as err:
+        raise CheckpointMismatch(f"checkpoint {folder} does not fit this graph: the data changed since it was "
+                                 f"written: {err}", "A resume continues the same data: start a new run") from None
+    except Exception as err:  # noqa: BLE001 -- any other damage: truncated, edited
         raise DamagedCheckpoint(f"checkpoint {folder} is damaged or does not fit this graph: "
                                 f"{type(err).__name__}: {_first_line(err)}") from None
 
@@ -154,7 +167,7 @@ def _first_line(err: Exception) -> str:
 
 
 def _load(runner, folder: Path, resume: bool) -> None:
-    state = json.loads((folder / "state.json").read_text())
+    state = read_state(folder)
     rank, processes = runner.accelerator.process_index, runner.accelerator.num_processes
     if int(state.get("processes", 1)) != processes and not resume:
         rank = 0
@@ -165,27 +178,42 @@ def _load(runner, folder: Path, resume: bool) -> None:
     if not (folder / f"rank{rank}.json").is_file():
         raise DamagedCheckpoint(f"checkpoint {folder} is damaged: rank{rank}.json is missing")
     weights = _read_tensors(folder / "modules.safetensors")
-    for name in runner.raw:
-        runner.unwrapped(name, ema=False).load_state_dict(_prefixed(weights, f"{name}."))
-    for name, module in runner.ema.items():
-        module.load_state_dict(_prefixed(weights, f"ema.{name}."))
-    runner.standing_copies.clear()   # estimates for the weights before (composer/standing.py)
+    modules = {name: runner.unwrapped(name, ema=False) for name in runner.raw}
+    modules.update({f"ema.{name}": module for name, module in runner.ema.items()})
+    check_modules(folder, weights, {name: module.state_dict() for name, module in modules.items()})
+    check_finite(folder, "modules.safetensors", weights)
     tensors = _read_tensors(folder / "state.safetensors")
+    check_finite(folder, "state.safetensors", tensors)
+    saved = {name: _untree(tree, tensors) for name, tree in state["optimizers"].items()}
+    check_optimizers(folder, saved, runner.optimizers)
+    for name, module in modules.items():
+        module.load_state_dict(_prefixed(weights, f"{name}."))
+    runner.standing_copies.clear()   # estimates for the weights before (composer/standing.py)
     for name, opt in runner.optimizers.items():
-        opt.load_state_dict(_untree(state["optimizers"][name], tensors))
+        opt.load_state_dict(saved[name])
     for name, sched in runner.schedulers.items():
         sched.load_state_dict(_untree(state["schedulers"][name], tensors))
+    for opt in runner.spec.optimizers:   # the spec's hyperparameters and LR horizon, not the checkpoint's
+        apply_spec(opt, runner.optimizers[opt.name], runner.schedulers[opt.name], runner.spec.train.steps)
     runner.step_count = int(state["step"])
     runner.forward_calls.update(state.get("forward_calls", {}))
     runner.precision.load_state_dict(state.get("loss_scales", {}))
-    _load_rank(runner, folder, rank)
+    _load_rank(runner, folder, rank, resume)
 
 
-def _load_rank(runner, folder: Path, rank: int) -> None:
+def _load_rank(runner, folder: Path, rank: int, resume: bool) -> None:
+    """This rank's streams, node state and generators. Only to sample or evaluate (`resume`
+    False), a data stream whose data changed (`composer sample RUN inputs.x.split=test`) keeps
+    its fresh order: generation draws held-out rows with its own generator, never from the
+    training streams, so their saved order matters only to continue training."""
     tensors = _read_tensors(folder / f"rank{rank}.safetensors")
     state = json.loads((folder / f"rank{rank}.json").read_text())
     for name, stream in runner.streams.items():
-        stream.load_state_dict(_untree(state["streams"][name], tensors))
+        try:
+            stream.load_state_dict(_untree(state["streams"][name], tensors))
+        except DataChanged as err:
+            if resume:
+                raise DataChanged(f"input {name!r}: {err}") from None
     runner.state.clear()
     runner.state.update(_untree(state["node_state"], tensors))
     rng = _untree(state["rng"], tensors)
@@ -223,30 +251,39 @@ def load_latest(runner, run_dir: str | Path, resume: bool = True) -> Path:
     folders = complete(run_dir)
     if not folders:
         raise ComposerError(f"{run_dir} has no checkpoint yet")
-    errors = []
-    for folder in reversed(folders):
+    errors: list = []
+    for index in reversed(range(len(folders))):
         try:
-            load(runner, folder, resume)
+            load(runner, folders[index], resume)
         except DamagedCheckpoint as err:
-            errors.append(str(err))
-            warnings.warn(f"{err}; trying the previous checkpoint", stacklevel=2)
+            errors.append(err)
+            following = f"falling back to the previous one, {folders[index - 1].name}" if index else "no older one"
+            warnings.warn(f"{err}; {following}", stacklevel=2)
             continue
-        return folder
-    raise DamagedCheckpoint("no checkpoint of " + str(run_dir) + " could be loaded: " + "; ".join(errors))
+        return folders[index]
+    if all(isinstance(e, CheckpointMismatch) for e in errors):   # the graph changed: one message says so
+        older = {1: "", 2: " (nor does the older checkpoint)"}.get(len(errors), f" (nor do the {len(errors) - 1} "
+                                                                              "older checkpoints)")
+        raise CheckpointMismatch(errors[0].finding + older, errors[0].advice)
+    raise DamagedCheckpoint("no checkpoint of " + str(run_dir) + " could be loaded: " + "; ".join(map(str, errors)))
+
+
+def prune(run_dir: str | Path, written: Path, keep: int) -> None:
+    """Remove checkpoints older than the one just `written` beyond the newest `keep` (it
+    included). Only folders composer wrote whose state.json is valid count and go: a damaged
+    or foreign `step_N` (state.json with `step: 1e30`) never pushes a good one out, and the
+    newest valid checkpoint, the one just written, always stays."""
+    step = RunFolder.checkpoint_step(written)
+    older = [f for f in complete(run_dir) if RunFolder.checkpoint_step(f) < step and is_valid(f)]
+    for folder in older[:max(0, len(older) - max(0, keep - 1))]:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def weights_path(spec, module) -> Path:
-    """A module's `weights:` file: relative to the graph file's folder (a run folder's spec.yaml
-    names its own copy, RUN/inputs/), else to the working directory; must be a regular file."""
-    given = Path(module.weights)
-    candidates = [given] if given.is_absolute() else [Path(spec.file).parent / given, given]
-    path = next((c for c in candidates if c.exists()), None)
-    if path is None:
-        raise spec.error(f"weights file not found: {module.weights} (looked in "
-                         f"{', '.join(str(c) for c in candidates)})", "modules", module.name, "weights")
-    if not path.is_file():
-        raise spec.error(f"weights: {path} is not a regular file", "modules", module.name, "weights")
-    return path
+    """A module's `weights:` file (`composer.spec.paths.weights_file`: inside the project, regular)."""
+    from composer.spec.paths import weights_file
+
+    return weights_file(spec, module)
 
 
 def load_module_weights(spec, module, target: torch.nn.Module) -> None:

@@ -3,7 +3,6 @@ order they run, and the `callbacks` registry a graph's `train.callbacks` names e
 from __future__ import annotations
 
 import json
-import shutil
 import time
 
 from composer.registry import Registry
@@ -130,9 +129,8 @@ class Checkpoints(Callback):
             trainer.checkpoint()
 
     def on_checkpoint(self, trainer, folder):
-        if trainer.main:   # only folders composer wrote (step_N with state.json), oldest by step number
-            for old in checkpoint.complete(trainer.out)[:-trainer.runner.spec.train.keep_checkpoints]:
-                shutil.rmtree(old, ignore_errors=True)
+        if trainer.main:   # only valid folders composer wrote, never the newest (checkpoint.prune)
+            checkpoint.prune(trainer.out, folder, trainer.runner.spec.train.keep_checkpoints)
 
 
 class Eval(Callback):

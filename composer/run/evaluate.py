@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import inspect
 
+import torch
+
 from composer.data.inputs import reference_table
 from composer.errors import ComposerError
 from composer.run.generate import generate, run_flow
@@ -33,6 +35,7 @@ def evaluate(runner, n: int | None = None) -> dict[str, float]:
     spec = runner.spec
     if not spec.eval.metrics:
         return {}
+    check_finite_weights(runner)
     n = n or spec.eval.n
     results: dict[str, float] = {}
     for name, options in spec.eval.metrics.items():   # names and options were checked at build
@@ -45,6 +48,17 @@ def evaluate(runner, n: int | None = None) -> dict[str, float]:
             values = metric(samples, reference_table_of(runner), **options)
         results.update({f"{name}.{k}": v for k, v in values.items()})
     return results
+
+
+def check_finite_weights(runner) -> None:
+    """ComposerError naming the first module (or EMA copy) weight that is NaN or infinite: the
+    metrics of such weights mean nothing, so none are reported."""
+    copies = [(name, m) for name, m in runner.raw.items()] + [(f"ema.{n}", m) for n, m in runner.ema.items()]
+    for name, module in copies:
+        for key, value in module.state_dict().items():
+            if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                raise ComposerError(f"eval: module {name}: {key} is not finite; metrics of non-finite weights "
+                                    "are not computed")
 
 
 def reference_table_of(runner):

@@ -1,6 +1,8 @@
 """Fast modes, opt-in from `train:` (YAML or `train.KEY=...` on the command line).
 
     train.compile: true | {mode: max-autotune, dynamic: false, ...}   torch.compile each module
+    train.compile: phase | {scope: phase, mode: ...}                  each phase's forward + loss
+                                                                       as one region (phase_compile.py)
     train.channels_last: true                                          NHWC weights for conv graphs
     train.precision: bf16                                              autocast (Accelerate)
     optimizers.NAME.fused: true  (or foreach: true)                    torch's fused/foreach optimizers
@@ -19,6 +21,9 @@ from __future__ import annotations
 
 import torch
 
+from composer.run import partition
+from composer.run.phase_compile import PhaseTraining
+
 
 DEVICE_TABLE_BYTES = 512 * 2**20   # tables up to this size live on the training device
 
@@ -27,7 +32,18 @@ def compile_options(value) -> dict | None:
     """`train.compile` as keyword arguments of torch.compile, or None when off (null/false)."""
     if value is None or value is False:
         return None
-    return {} if value is True else dict(value)
+    if value is True or isinstance(value, str):
+        return {}
+    return {k: v for k, v in value.items() if k != "scope"}
+
+
+def compile_scope(value) -> str | None:
+    """`train.compile`'s scope: "module", "phase", or None when off."""
+    if value is None or value is False:
+        return None
+    if isinstance(value, str):
+        return value
+    return value.get("scope", "module") if isinstance(value, dict) else "module"
 
 
 class CompiledForward:
@@ -45,6 +61,8 @@ class CompiledForward:
         return len(self.seen)
 
     def __call__(self, *args, **kwargs):
+        if torch.compiler.is_compiling():   # inside a phase's region: traced as part of it
+            return self.eager(*args, **kwargs)
         if not torch.is_grad_enabled() or any(_grad_leaf(a) for a in (*args, *kwargs.values())):
             return self.eager(*args, **kwargs)
         self.seen.add(_signature(args, kwargs))
@@ -81,7 +99,9 @@ def to_channels_last(module: torch.nn.Module) -> bool:
 def apply(runner) -> None:
     """Streams on the training device; channels-last and compile of the trained modules when
     `train.channels_last` / `train.compile` ask for them. Compiled forwards are kept in
-    `runner.compiled` (name -> CompiledForward)."""
+    `runner.compiled` (name -> CompiledForward); `train.compile: phase` also puts each phase's
+    region in one compiled function (`runner.interpreter.splits` says what each phase compiled),
+    the per-module forwards serving what stays outside the regions (gradient penalties)."""
     train = runner.spec.train
     for stream in runner.streams.values():   # built-in tables are a few MiB; a bigger in-memory
         if stream.lazy or stream.nbytes <= DEVICE_TABLE_BYTES:   # one stays on the host; a lazy
@@ -92,7 +112,10 @@ def apply(runner) -> None:
     options = compile_options(train.compile)
     runner.compiled = {}
     if options is not None:
+        options = partition.for_device(options, runner.device)
         for name, module in runner.raw.items():
             if name in runner.graph.owner:     # trained modules; fixed ones stay eager
                 runner.compiled[name] = compile_module(module, options)
+    if compile_scope(train.compile) == "phase":
+        runner.interpreter = PhaseTraining(runner.ctx, runner.forward_calls, options)
 

@@ -25,6 +25,10 @@ from composer.errors import ComposerError
 PREFETCH = 4   # batches each worker decodes ahead
 
 
+class DataChanged(ValueError):
+    """A saved stream state is of other data than the stream's (another split, size or source)."""
+
+
 def draw(cursor, n: int, batch: int) -> torch.Tensor:
     """The next `batch` indices of `cursor` (epoch, position, order, generator) over `n` samples,
     advancing it; a finished epoch draws a fresh permutation from the generator."""
@@ -110,7 +114,8 @@ class BatchStream:
         epoch, position, order = int(state["epoch"]), int(state["position"]), state["order"]
         n = len(self.table)
         if order.shape != (n,) or not torch.equal(order.sort().values, torch.arange(n)):
-            raise ValueError(f"the saved data order is not a permutation of the {n} samples (another data set?)")
+            raise DataChanged(f"the saved data order is of {order.numel()} samples, the data now has {n}"
+                              if order.numel() != n else f"the saved data order is not a permutation of its {n} samples")
         if epoch < 0 or not 0 <= position <= n:
             raise ValueError(f"data stream at epoch {epoch}, position {position}: expected >= 0 and 0..{n}")
         self.epoch, self.position, self.order = epoch, position, order.clone()

@@ -12,8 +12,11 @@
         loss.png               the loss curves (composer/run/plots.py)
         <tracker>/             files of the experiment trackers (tensorboard/, composer/run/trackers.py)
         .lock                  held by the process training in the folder
+        .composer-run.json     the marker: composer made this folder (composer/run/ownership.py)
 
-A folder is a run folder when it holds spec.yaml. Everything that reads or writes a run folder
+A folder is read as a run folder when it holds spec.yaml (`composer eval`, `sample`, `runs`, also
+an older composer's runs); `composer run` writes only into a folder composer marked as its own
+(composer/run/ownership.py decides, before `claim` locks it). Everything that reads or writes a run folder
 (the trainer and its callbacks, checkpoints, `composer runs`, plots, `api.open_run`) asks this
 class for the names.
 """
@@ -46,6 +49,7 @@ class RunFolder:
     CHECKPOINTS = "checkpoints"
     INPUTS = "inputs"
     LOCK = ".lock"
+    MARKER = ".composer-run.json"
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -90,6 +94,10 @@ class RunFolder:
     def lock(self) -> Path:
         return self.root / self.LOCK
 
+    @property
+    def marker(self) -> Path:
+        return self.root / self.MARKER
+
     def sample(self, step: int | None = None) -> Path:
         """samples/step_N.png, or samples/final.png (`step` None)."""
         return self.samples / ("final.png" if step is None else f"step_{step:06d}.png")
@@ -125,17 +133,15 @@ class RunFolder:
         return self
 
     def claim(self, main: bool, barrier=lambda: None):
-        """Check that the folder can be a run folder and lock it for this process: a second
-        process on the same folder is refused (the lock is released when the process ends). With
-        several ranks, every rank checks before the main one writes anything (`barrier`).
-        Returns the open lock file (None on other ranks)."""
+        """Create the folder and lock it for this process: a second process on the same folder is
+        refused (the lock is released when the process ends). Whether a run may be written here at
+        all is composer/run/ownership.py's decision, made before. Returns the open lock file (None
+        on other ranks, which only wait at `barrier`)."""
         import fcntl
 
         out = self.root
         if out.exists() and not out.is_dir():
             raise ComposerError(f"--out {out}: a file, not a folder")
-        if out.is_dir() and any(out.iterdir()) and not self.spec.is_file() and not self.checkpoints.is_dir():
-            raise ComposerError(f"--out {out}: a non-empty folder that is not a composer run folder; choose another")
         barrier()
         if not main:
             return None

@@ -1,5 +1,6 @@
-"""How a run meets its processes: the Accelerator it trains with, and the refusal of a launch
-whose world size Accelerate did not see (each process would train its own copy)."""
+"""How a run meets its processes: the Accelerator it trains with, the refusal of a launch whose
+world size Accelerate did not see (each process would train its own copy), and the warning for a
+multi-process `accelerate launch` that started one process."""
 from __future__ import annotations
 
 import os
@@ -46,6 +47,23 @@ def check_launch(num_processes: int, environ=None) -> None:
             "--mixed_precision no --dynamo_backend no -m composer run FILE` "
             "(`accelerate launch --cpu --num_processes N` starts one process); from Python, pass cpu=True "
             "on a machine without GPUs")
+
+
+def launch_warning(num_processes: int, environ=None) -> str | None:
+    """The warning for `accelerate launch --num_processes N` (N > 1) that started this one process
+    only (`--cpu`, or a MULTI_CPU config: accelerate#2741): its simple launcher sets MASTER_ADDR
+    only when asked for several processes, and no world size; every launch of it sets
+    ACCELERATE_DYNAMO_BACKEND. None when the run has the processes it was launched with."""
+    environ = os.environ if environ is None else environ
+    if num_processes > 1 or "ACCELERATE_DYNAMO_BACKEND" not in environ or "MASTER_ADDR" not in environ:
+        return None
+    if any(environ.get(v) for v in WORLD_SIZE_VARIABLES):
+        return None                       # torchrun, MPI: check_launch compares the world size
+    return ("warning: `accelerate launch` was asked for several processes, but this run trains in one "
+            "(`accelerate launch --cpu --num_processes N` starts one process). For N processes on the CPU use "
+            "`torchrun --nproc_per_node N -m composer run FILE`, or `ACCELERATE_USE_CPU=1 accelerate launch "
+            "--multi_gpu --num_processes N --num_machines 1 --mixed_precision no --dynamo_backend no -m composer "
+            "run FILE`")
 
 
 def check_method_calls(graph, num_processes: int) -> None:

@@ -78,6 +78,37 @@ def make_optimizer(opt, params):
 
 def make_lr_schedule(opt, optimizer, total: int):
     """`opt`'s LR schedule over `total` steps as a `LambdaLR` (checked at build time, as above)."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule_factor(opt, total))
+
+
+def schedule_factor(opt, total: int) -> ScheduleFactor:
+    """The factor of `opt`'s LR schedule over `total` steps."""
     options = dict(opt.lr_schedule)
     kind = options.pop("type", "constant")
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, ScheduleFactor(kind, total, options))
+    return ScheduleFactor(kind, total, options)
+
+
+def spec_hyperparameters(opt) -> dict:
+    """Every hyperparameter of `opt`'s optimizer as the spec gives it, the type's defaults for the
+    rest (lr, betas, weight_decay, eps, momentum, ...: the keys of a torch param group)."""
+    return dict(make_optimizer(opt, [torch.zeros(1, requires_grad=True)]).defaults)
+
+
+def apply_spec(opt, optimizer, scheduler, total: int) -> None:
+    """After a checkpoint's optimizer and LR-schedule state is loaded: the spec's hyperparameters
+    and LR schedule over `total` steps replace the checkpoint's, at the loaded step. The moments
+    are kept; a resume whose spec changed nothing is left exactly as loaded (the same values
+    computed the same way), one with accepted changes continues as if the spec had always said
+    so from this step on (`--accept-changes`)."""
+    values = spec_hyperparameters(opt)
+    lr = values.pop("lr")
+    groups = optimizer.param_groups
+    for group in groups:
+        group.update(values)
+        group["initial_lr"] = lr
+    scheduler.base_lrs = [lr] * len(groups)
+    scheduler.lr_lambdas = [schedule_factor(opt, total) for _ in groups]
+    lrs = [base * factor(scheduler.last_epoch) for factor, base in zip(scheduler.lr_lambdas, scheduler.base_lrs)]
+    for group, value in zip(groups, lrs):   # as LambdaLR.get_lr computes it, so a fresh run's are equal
+        group["lr"] = value
+    scheduler._last_lr = lrs

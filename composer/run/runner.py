@@ -4,10 +4,11 @@ Accelerate.
 `Runner.step()` runs one training step: for each round, for each phase, it sets which modules
 are frozen, runs the phase's nodes through the training interpreter (composer/run/training.py:
 compute or reuse, detach on cut edges, loss terms reduced with their weights at this step),
-checks the loss is finite (composer/run/finite.py), steps the phase's optimizers and calls the
-hooks. Its other jobs live beside it: the launch checks and the Accelerator (launch.py), EMA
-copies (ema.py, the default hook), data streams (feeds.py), fp16 scaling (precision.py), fast
-modes (fast.py). There is no generated code, and nothing here names a recipe or a model.
+checks the loss and then the gradients are finite (composer/run/finite.py), steps the phase's
+optimizers and calls the hooks. Its other jobs live beside it: the launch checks and the
+Accelerator (launch.py), EMA copies (ema.py, the default hook), data streams (feeds.py), fp16
+scaling (precision.py), fast modes (fast.py). There is no generated code, and nothing here
+names a recipe or a model.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from composer.run import fast, finite
 from composer.run.ema import EMA
 from composer.run.feeds import BatchStream
 from composer.run.finite import NonFiniteLoss  # noqa: F401 -- importers name it composer.run.runner.NonFiniteLoss
-from composer.run.launch import check_launch, check_method_calls, make_accelerator
+from composer.run.launch import check_launch, check_method_calls, launch_warning, make_accelerator
 from composer.run.optim import make_lr_schedule, make_optimizer
 from composer.run.precision import Precision
 from composer.run.training import Training
@@ -49,6 +50,8 @@ class Runner:
         precision = spec.train.precision   # fp16's scaling is composer's own (precision.py)
         self.accelerator = accelerator or make_accelerator(bool(cpu), "no" if precision == "fp16" else precision)
         check_launch(self.accelerator.num_processes)
+        if (warning := launch_warning(self.accelerator.num_processes)) is not None:
+            print(warning, flush=True)
         check_method_calls(plan.graph, self.accelerator.num_processes)
         rank = self.accelerator.process_index
         self.raw = raw = _build(spec, rank)
@@ -141,14 +144,15 @@ class Runner:
             with self.precision.autocast():
                 loss = self._run_ops(phase, nodes, env, feed, logs)
             if finite.check_loss(self, name, phase, loss, logs):
-                self._update(name, phase, loss, optimizers)
+                self._update(name, phase, loss, optimizers, lambda: self._rerun(phase, nodes, env, feed))
 
-    def _update(self, name, phase, loss, optimizers) -> None:
+    def _update(self, name, phase, loss, optimizers, rerun) -> None:
         self.precision.backward(name, loss)
         if self.spec.train.grad_clip:
             self.precision.unscale(name, optimizers)
             params = [p for m in phase.trains for p in self.modules[m].parameters()]
             self.accelerator.clip_grad_norm_(params, self.spec.train.grad_clip)
+        finite.check_gradients(self, name, phase, optimizers, rerun)
         self.precision.step(name, optimizers)
         for hook in self.hooks:
             hook.after_phase(self, name, phase.trains)
@@ -156,6 +160,15 @@ class Runner:
     def _run_ops(self, phase, nodes, env, feed, logs) -> torch.Tensor:
         """The phase's computed nodes through the training interpreter; its loss."""
         return self.interpreter.phase(phase, nodes, env, feed, logs)
+
+    def _rerun(self, phase, nodes, env, feed) -> tuple[dict, list]:
+        """The phase evaluated again from the same inputs (its draws fed back), for a message on the
+        stopping path only: (its environment, its nodes)."""
+        drawn = {n.name: env[n.name] for n in nodes if n.kind in ("data", "field", "noise")}
+        again = {k: v for k, v in env.items() if k not in {n.name for n in nodes}}
+        with self.precision.autocast():
+            self.interpreter.phase(phase, nodes, again, {**feed, **drawn}, {})
+        return again, list(nodes)
 
     def _draw(self, name: str) -> dict:
         return self.streams[name].next()

@@ -8,7 +8,8 @@ eval metrics per setting (mean +- standard error over seeds).
     OUT/sweep.json, sweep.md, sweep.png   every trial's metrics and times; the table; the plot
 
 A sweep resumes after an interruption: finished trials (their eval.json exists) are kept, trials
-with a checkpoint continue with `--resume` (bit-exact, as any run), the others start afresh.
+with a checkpoint continue with `--resume` (bit-exact, as any run), the others start afresh
+(`--overwrite`: a trial folder that holds no checkpoint is deleted but for files not composer's).
 """
 from __future__ import annotations
 
@@ -123,6 +124,8 @@ def run_trial(file: Path, trial: Trial, logs: Path) -> dict:
         command = [sys.executable, "-m", "composer", "run", str(file), "--out", str(trial.folder), *trial.arguments]
         if status == "resumable":
             command.append("--resume")
+        elif trial.folder.is_dir() and any(trial.folder.iterdir()):   # a trial that left no checkpoint
+            command.append("--overwrite")
         logs.mkdir(parents=True, exist_ok=True)
         times = _timed(command, logs / f"{trial.name}.log")
         (trial.folder / "sweep_times.json").write_text(json.dumps(times))

@@ -13,11 +13,12 @@ import torch
 import yaml
 
 from composer.errors import ComposerError
-from composer.run import checkpoint
+from composer.run import checkpoint, ownership
 from composer.run.callbacks import Callback
 from composer.run.default_callbacks import callbacks_for
 from composer.run.folder import RunFolder, with_data_paths
 from composer.run.runner import NonFiniteLoss, Runner
+from composer.spec.schema import OptimizerSpec, TrainSpec
 from composer.text import flatten
 
 __all__ = ["Callback", "Trainer", "spec_changes"]
@@ -29,22 +30,22 @@ class Trainer:
     callback sets it), `total` the last step of `run` and `started` its start time."""
 
     def __init__(self, runner: Runner, out: str | Path, resume: bool = False, quiet: bool = False,
-                 callbacks=(), accept_changes: bool = False):
+                 callbacks=(), accept_changes: bool = False, overwrite: bool = False):
         self.runner, self.folder, self.quiet = runner, RunFolder(out), quiet
         self.out = self.folder.root
         self.callbacks = callbacks_for(runner.spec, callbacks)
         self.stop_signal, self.progress = None, None
         self.total, self.started = runner.spec.train.steps, time.time()
         self.main = runner.accelerator.is_main_process
-        self.lock = self.folder.claim(self.main, runner.accelerator.wait_for_everyone)
-        existing = checkpoint.latest(self.out)
+        action, self.lock = ownership.claim(self.folder, runner.spec.name, self.main,
+                                            runner.accelerator.wait_for_everyone, resume=resume,
+                                            overwrite=overwrite, log=self.log)
         if resume:
-            if existing is None:
+            if checkpoint.latest(self.out) is None:
                 raise ComposerError(f"--resume: {self.out} holds no checkpoint to resume from")
             self._resume(accept_changes)
-        elif existing is not None:
-            raise ComposerError(f"{self.out} already holds checkpoints ({existing.name}); "
-                                "pass --resume to continue it or choose another --out")
+            if action == "adopt" and self.main:
+                ownership.adopt(self.folder, runner.spec.name, self.log)
         if self.main:
             sources = {m.name: checkpoint.weights_path(runner.spec, m) for m in runner.spec.modules if m.weights}
             self.folder.write_spec(runner.spec, sources)
@@ -61,11 +62,14 @@ class Trainer:
 
     def _check_changes(self, accept: bool) -> list[str]:
         """A resume continues the same training: refuse a spec that changed anything that changes
-        training, unless accepted (then the changes are recorded in RUN/changes.jsonl)."""
+        training, unless accepted (then the changes are recorded in RUN/changes.jsonl); what a
+        resume cannot apply is refused by name even then (`FIXED`; an architecture that changed, when
+        the checkpoint does not fit)."""
         saved = self.folder.spec
         if not saved.is_file():
             return []
-        changes = spec_changes(yaml.safe_load(saved.read_text()) or {}, with_data_paths(self.runner.spec))
+        old, new = yaml.safe_load(saved.read_text()) or {}, with_data_paths(self.runner.spec)
+        changes = spec_changes(old, new)
         if not changes:
             return []
         shown = "; ".join(changes[:6]) + (f"; and {len(changes) - 6} more" if len(changes) > 6 else "")
@@ -73,6 +77,10 @@ class Trainer:
             raise ComposerError(f"--resume: the spec differs from the run's in what changes training: {shown}. "
                                 "Start a new run, or pass --accept-changes to continue with them (recorded in "
                                 "the run folder)")
+        refused = refused_changes(old, new)
+        if refused:
+            raise ComposerError("--accept-changes: a resume cannot apply " + "; ".join(refused)
+                                + ". Start a new run for these")
         self.log(f"resuming with changes: {shown}")
         return changes
 
@@ -158,6 +166,30 @@ UNTRAINED = (("name",), ("train", "log_every"), ("train", "sample_every"), ("tra
 """Keys a resume may change freely: they do not change what is trained (threads and the fast
 modes change only the rounding: a resume that switches them is not bitwise equal to a run that
 never did)."""
+
+
+FIXED = {("train", "seed"): (TrainSpec.seed, "the checkpoint's random streams continue; the seed only starts them"),
+         ("optimizers", "*", "type"): (OptimizerSpec.type, "the checkpoint's optimizer state is of its optimizer type"),
+         ("optimizers", "*", "params"): (None, "the checkpoint's optimizer state is of its parameters")}
+"""Keys a resume cannot change, with their default and why: `--accept-changes` refuses them by
+name (a changed architecture is refused when the checkpoint is loaded: it does not fit)."""
+
+
+def refused_changes(old: dict, new: dict) -> list[str]:
+    """`key.path: old -> new (why)` for each change of `FIXED` between two specs' data (an
+    optimizer added or removed is left to the checkpoint's own check)."""
+    a, b = flatten(old), flatten(new)
+    out = []
+    for key, (default, why) in FIXED.items():
+        for path in sorted({p for p in set(a) | set(b) if len(p) == len(key)
+                            and all(k in ("*", q) for k, q in zip(key, p))}, key=lambda p: tuple(map(str, p))):
+            owner = path[:-1]
+            if not any(q[:len(owner)] == owner for q in a) or not any(q[:len(owner)] == owner for q in b):
+                continue
+            before, after = a.get(path, default), b.get(path, default)
+            if before != after:
+                out.append(f"{'.'.join(map(str, path))}: {before!r} -> {after!r} ({why})")
+    return out
 
 
 def spec_changes(old: dict, new: dict) -> list[str]:

@@ -13,7 +13,7 @@ import yaml
 
 from composer.spec import schema as spec_module
 
-INTERNAL = {"loc", "file", "data", "locs"}      # bookkeeping fields, never written in a graph file
+INTERNAL = {"loc", "file", "data", "locs", "allowed"}      # bookkeeping fields, never written in a graph file
 
 # class -> field -> (how the key is written when it is not `field:`, meaning)
 KEYS: dict[str, dict[str, tuple[str | None, str]]] = {
@@ -49,7 +49,9 @@ KEYS: dict[str, dict[str, tuple[str | None, str]]] = {
         "layers": ("`NAME: [...]`", "Instead of `block`: a list of blocks (each `{block: ..., args}`) run in "
                                     "sequence."),
         "weights": (None, "A safetensors file to initialise the module from, relative to the folder of the "
-                          "file that names it; null: random initialisation."),
+                          "file that names it, inside the project (the working directory, that folder, or "
+                          "one granted with --allow-path); `validate` checks its tensor names and shapes; "
+                          "null: random initialisation."),
     },
     "FlowSpec": {
         "name": ("NAME", "The tensor's name."),
@@ -111,7 +113,9 @@ KEYS: dict[str, dict[str, tuple[str | None, str]]] = {
         "grad_clip": (None, "Clip each optimizer's gradient norm to this value; null: no clipping."),
         "threads": (None, "torch's CPU threads; null: torch's default."),
         "compile": (None, "`torch.compile` the training modules: true, or its options "
-                          "`{mode, dynamic, fullgraph, backend}`; null or false: off."),
+                          "`{mode, dynamic, fullgraph, backend}`; `phase` (or `{scope: phase, ...}`): each "
+                          "phase's forward and loss as one compiled region, its gradient penalties eager; "
+                          "null or false: off."),
         "channels_last": (None, "Keep convolutional modules' weights in channels-last (NHWC) memory format."),
         "log_with": (None, "Accelerate trackers to log to besides metrics.jsonl, e.g. `[tensorboard]` "
                            "(files under RUN/<tracker>/)."),
@@ -137,11 +141,13 @@ COMPOSING = """\
 ## Composing files: `extends`, `${...}` references, overrides
 
 **`extends: base.yaml`** (or a list `[a.yaml, b.yaml]`, applied in order, then the file itself)
-starts from other graph files. Paths are relative to the folder of the file that names them;
-absolute paths and URLs are refused. Merging: mappings merge key by key, recursively; anything
-else (a list, a number, a string, `null`) replaces the base's value whole; the value `~delete`
-removes a key that a base sets (`null` is a value: `grad_clip: null` sets no clipping). `name`
-is not inherited: an extending file is its own graph (`runs/<its name>`). Bases may extend
+starts from other graph files (`.yaml`, `.yml`). Paths are relative to the folder of the file
+that names them; absolute paths and URLs are refused, and a base (symlinks followed) must lie in
+the working directory, the first file's folder or a folder granted with `--allow-path DIR` or
+`$COMPOSER_ALLOW_PATHS`, so no graph file reads outside its project. Merging: mappings merge
+key by key, recursively; anything else (a list, a number, a string, `null`) replaces the base's
+value whole; the value `~delete` removes a key that a base sets (`null` is a value:
+`grad_clip: null` sets no clipping). `name` is not inherited: an extending file is its own graph (`runs/<its name>`). Bases may extend
 further; each base is complete (its own bases applied) before it is merged, so in
 `extends: [a.yaml, b.yaml]` every key b.yaml ends up with wins over a.yaml. A base's `weights:`
 paths keep naming the same files. Cycles, missing files and a `~delete` of a key no base sets are

@@ -12,7 +12,10 @@ extending file is its own graph, named by its own `name:` or its file name, so i
 in the base's run folder.
 
 Paths are relative to the folder of the file that names them (never the working directory);
-absolute paths and URLs are refused, so a folder of graph files can move. A base's `weights:`
+absolute paths and URLs are refused, so a folder of graph files can move. A base is a graph file
+(`.yaml` or `.yml`), and it must lie inside the project (the working directory, the first file's
+folder, or a folder granted with `--allow-path`; `composer.spec.paths`): nothing else is read, so no
+error can quote another file. A base's `weights:`
 files are rewritten relative to the extending file, so they still name the same files. Every file is read by
 `yamlio.load_file` (safe loader, size, depth and alias limits), and every value keeps the location
 of the file it came from, so errors point at the line the user wrote, in whichever file.
@@ -23,17 +26,20 @@ import os
 from pathlib import Path
 
 from composer.errors import Loc, SpecError, did_you_mean
+from composer.spec.paths import check_inside, project_roots
 from composer.spec.yamlio import DELETE, Locs, load_file
 
 MAX_FILES = 32        # files read through `extends:` for one graph (a diamond of bases re-reads)
+SUFFIXES = (".yaml", ".yml")
 
 
-def load_graph(path: str | Path) -> tuple[dict, Locs]:
-    """A graph file with its `extends:` applied: (data, locs), each value located in its own file."""
-    return _load(Path(path), (), [0])
+def load_graph(path: str | Path, allow_paths=()) -> tuple[dict, Locs]:
+    """A graph file with its `extends:` applied: (data, locs), each value located in its own file;
+    bases only inside the project or under `allow_paths` (composer.spec.paths)."""
+    return _load(Path(path), (), [0], project_roots(path, allow_paths))
 
 
-def _load(path: Path, chain: tuple[Path, ...], count: list) -> tuple[dict, Locs]:
+def _load(path: Path, chain: tuple[Path, ...], count: list, roots: tuple[Path, ...]) -> tuple[dict, Locs]:
     count[0] += 1
     data, locs = load_file(path)
     if count[0] > MAX_FILES:
@@ -43,12 +49,12 @@ def _load(path: Path, chain: tuple[Path, ...], count: list) -> tuple[dict, Locs]
         _refuse_deletes(data, (), locs, "the file extends nothing")
         return data, locs
     merged, merged_locs = {}, {}
-    for base, loc in _bases(path, data.pop("extends"), locs):
+    for base, loc in _bases(path, data.pop("extends"), locs, roots):
         here = (*chain, path.resolve())
         if base.resolve() in here:
             cycle = " -> ".join(str(p) for p in (*here[here.index(base.resolve()):], base.resolve()))
             raise SpecError(f"extends cycle: {cycle}", "extends", loc)
-        base_data, base_locs = _load(base, here, count)
+        base_data, base_locs = _load(base, here, count, roots)
         _rebase_weights(base_data, base.parent, path.parent)
         base_data.pop("name", None)                   # an extending file is its own graph
         _drop(base_locs, ("name",))
@@ -57,7 +63,7 @@ def _load(path: Path, chain: tuple[Path, ...], count: list) -> tuple[dict, Locs]
     return merge(merged, merged_locs, data, locs)
 
 
-def _bases(path: Path, value, locs: Locs) -> list[tuple[Path, Loc]]:
+def _bases(path: Path, value, locs: Locs, roots) -> list[tuple[Path, Loc]]:
     """The files named by `extends:` (a path or a list of paths), each with where it was named."""
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not items:
@@ -74,7 +80,10 @@ def _bases(path: Path, value, locs: Locs) -> list[tuple[Path, Loc]]:
         if Path(item).is_absolute() or item.startswith("~"):
             raise SpecError(f"'{item}': write the path relative to this file's folder (absolute paths "
                             "break when the folder moves)", "extends", loc)
+        if Path(item).suffix.lower() not in SUFFIXES:
+            raise SpecError(f"'{item}': extends names a graph file (.yaml or .yml)", "extends", loc)
         base = path.parent / item
+        check_inside(base, roots, item, "extends", loc)
         if not base.is_file():
             raise SpecError(f"no such file: {base} (extends paths are relative to the folder of "
                             f"{path.name})", "extends", loc)

@@ -13,6 +13,7 @@ from composer.errors import Loc, SpecError, did_you_mean
 from composer.spec.flowexpr import FlowSyntaxError
 from composer.spec.flowexpr import parse as parse_call
 from composer.spec.extends import load_graph
+from composer.spec.paths import check_pretrained, project_roots
 from composer.spec.references import escape_literals, resolve
 from composer.spec.values import check_range, check_train, finite, graph_relative, same_kind
 from composer.spec.yamlio import Locs, apply_overrides
@@ -115,7 +116,7 @@ class TrainSpec:
     standing_stats: int = 32                       # batches re-estimating an EMA copy's batch norms
     grad_clip: float | None = None
     threads: int | None = None
-    compile: bool | dict | None = None             # torch.compile the modules (composer/fast.py)
+    compile: bool | str | dict | None = None       # torch.compile modules or phases (composer/run/fast.py)
     channels_last: bool = False                    # NHWC weights for convolutional modules
     log_with: list = field(default_factory=list)   # Accelerate tracker names (composer/trackers.py)
     callbacks: list = field(default_factory=list)  # registered callback names (composer/run/callbacks.py)
@@ -159,6 +160,7 @@ class Spec:
     file: str = field(default="<spec>", compare=False)
     data: dict = field(default_factory=dict, repr=False, compare=False)
     locs: dict = field(default_factory=dict, repr=False, compare=False)
+    allowed: tuple[str, ...] = field(default=(), repr=False, compare=False)   # granted folders (spec/paths.py)
 
     def loc(self, *path) -> Loc:
         return nearest_loc(self.locs, self.file, path)
@@ -187,20 +189,22 @@ def with_overrides(spec: Spec, overrides) -> Spec:
     """The Spec with `key=value` overrides applied (as if they had been given on load)."""
     if not overrides:
         return spec
-    return parse(spec.data, spec.locs, spec.file, overrides)
+    return parse(spec.data, spec.locs, spec.file, overrides, spec.allowed)
 
 
-def load(path: str | Path, overrides=()) -> Spec:
+def load(path: str | Path, overrides=(), allow_paths=()) -> Spec:
     """Read a graph file (and the files it `extends:`), apply `key=value` overrides, resolve
-    `${...}` references, parse into a Spec."""
-    data, locs = load_graph(path)
-    return parse(data, locs, str(path), overrides)
+    `${...}` references, parse into a Spec. Files it names (extends, weights, pretrained) may lie
+    outside the working directory and its own folder only under `allow_paths` (spec/paths.py)."""
+    data, locs = load_graph(path, allow_paths)
+    return parse(data, locs, str(path), overrides, allow_paths)
 
 
-def parse(data: dict, locs: Locs | None = None, file: str = "<spec>", overrides=()) -> Spec:
+def parse(data: dict, locs: Locs | None = None, file: str = "<spec>", overrides=(), allow_paths=()) -> Spec:
     locs = dict(locs or {})
     data = resolve(apply_overrides(data, locs, overrides), locs)     # overrides first: they flow into references
-    p = _Parser(data, locs, file)
+    allowed = tuple(str(a) for a in allow_paths)
+    p = _Parser(data, locs, file, project_roots(file, allowed))
     p.keys((), data, SECTIONS)
     spec = Spec(
         name=p.name(Path(file).stem),
@@ -209,13 +213,13 @@ def parse(data: dict, locs: Locs | None = None, file: str = "<spec>", overrides=
         optimizers=p.entries("optimizers", p.optimizer), schedule=p.schedule(),
         train=p.simple("train", TrainSpec), sample=p.sample(),
         eval=p.simple("eval", EvalSpec), plugins=p.plugins(), phases=p.entries("phases", p.phase),
-        file=file, data=escape_literals(data), locs=locs)   # data: references resolved, reads back the same
+        file=file, data=escape_literals(data), locs=locs, allowed=allowed)   # data: references resolved
     return spec
 
 
 class _Parser:
-    def __init__(self, data: dict, locs: Locs, file: str):
-        self.data, self.locs, self.file = data, locs, file
+    def __init__(self, data: dict, locs: Locs, file: str, roots: tuple[Path, ...] | None):
+        self.data, self.locs, self.file, self.roots = data, locs, file, roots
 
     def loc(self, path: tuple) -> Loc:
         return nearest_loc(self.locs, self.file, path)
@@ -263,7 +267,8 @@ class _Parser:
         if "block" not in body:
             raise self.fail("a module needs 'block' (a name from the block registry) or a list of layers", path)
         block, weights = body.pop("block"), body.pop("weights", None)
-        return ModuleSpec(name, str(block), graph_relative(body, self.file), (), weights, self.loc(path))
+        args = check_pretrained(graph_relative(body, self.file), self.roots, path, self.loc(path + ("pretrained",)))
+        return ModuleSpec(name, str(block), args, (), weights, self.loc(path))
 
     def flow(self, path, name, value) -> FlowSpec:
         if isinstance(value, str):

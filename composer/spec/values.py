@@ -12,7 +12,8 @@ from composer import registry
 
 PRECISIONS = ("no", "bf16", "fp16", "fp8")
 MAX_SEED = 2**53   # seed * 1000 + a stream offset stays within torch.manual_seed's 64 bits
-COMPILE_KEYS = ("mode", "dynamic", "fullgraph", "backend")   # torch.compile's options a spec may set
+COMPILE_KEYS = ("scope", "mode", "dynamic", "fullgraph", "backend")   # scope, then torch.compile's options
+COMPILE_SCOPES = ("module", "phase")   # each trained module / each phase's forward and loss as one region
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 RANGES = {   # key path -> (bound, strict, what is expected)
     ("train", "steps"): (1, False, "a positive number of steps"),
@@ -53,11 +54,17 @@ def check_train(p, path: tuple, body: dict) -> None:
 
 
 def check_compile(p, path: tuple, value) -> None:
-    """`train.compile`: null/false (off), true, or torch.compile keyword arguments."""
+    """`train.compile`: null/false (off), true, a scope (`phase`), or torch.compile keyword
+    arguments with an optional `scope`."""
     if value is None or isinstance(value, bool):
         return
-    body = p.mapping(path, value, "true, false or torch.compile options such as mode")
+    if isinstance(value, str):
+        check_scope(p, path, value)
+        return
+    body = p.mapping(path, value, "true, false, phase or torch.compile options such as mode")
     p.keys(path, body, COMPILE_KEYS)
+    if "scope" in body:
+        check_scope(p, path + ("scope",), body["scope"])
     if body.get("mode", "default") not in COMPILE_MODES:
         mode = str(body["mode"])
         raise p.fail(f"unknown compile mode '{mode}'{did_you_mean(mode, COMPILE_MODES)}", path + ("mode",))
@@ -65,6 +72,11 @@ def check_compile(p, path: tuple, value) -> None:
         if key in body and not isinstance(body[key], allowed):
             raise p.fail(f"expected {'a backend name' if key == 'backend' else 'true or false'}, "
                          f"got {body[key]!r}", path + (key,))
+
+
+def check_scope(p, path: tuple, value) -> None:
+    if value not in COMPILE_SCOPES:
+        raise p.fail(f"unknown compile scope {value!r}{did_you_mean(str(value), COMPILE_SCOPES)}", path)
 
 
 def check_range(p, path: tuple, value) -> None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
@@ -30,7 +32,8 @@ def main(argv=None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     args.overrides = [r for r in rest if r not in unknown]
     try:
-        return VERBS[args.command].run(args)
+        with _granted(getattr(args, "allow_path", None) or ()):
+            return VERBS[args.command].run(args)
     except SpecError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -53,8 +56,31 @@ def _parser() -> argparse.ArgumentParser:
                                      epilog="Any KEY=VALUE argument overrides the graph file (values parse as YAML).")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, verb in VERBS.items():
-        verb.arguments(sub.add_parser(name, help=verb.help))
+        p = sub.add_parser(name, help=verb.help)
+        verb.arguments(p)
+        if name in READS_GRAPHS:
+            p.add_argument("--allow-path", action="append", default=[], metavar="DIR",
+                           help="let the graph file read files under DIR (extends, weights, pretrained) although "
+                                "outside the working directory and its own folder; repeatable")
     return parser
+
+
+@contextmanager
+def _granted(folders):
+    """`--allow-path DIR`: DIR joins $COMPOSER_ALLOW_PATHS for this command and the processes it
+    starts (sweep trials), as if the user had exported it (composer/spec/paths.py)."""
+    from composer.spec.paths import ENV
+
+    before = os.environ.get(ENV)
+    if folders:
+        os.environ[ENV] = os.pathsep.join([*(os.path.abspath(f) for f in folders), *filter(None, [before])])
+    try:
+        yield
+    finally:
+        if folders and before is None:
+            del os.environ[ENV]
+        elif folders:
+            os.environ[ENV] = before
 
 
 # ------------------------------------------------------------------ graphs
@@ -163,18 +189,26 @@ def list_entries(args) -> int:
 # ------------------------------------------------------------------ runs
 def run_arguments(p) -> None:
     p.add_argument("file")
-    p.add_argument("--out", default=None, help="run folder (default runs/NAME)")
+    p.add_argument("--out", default=None, help="run folder (default runs/NAME): new, empty or a composer run folder")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
     p.add_argument("--accept-changes", action="store_true",
                    help="with --resume: continue although the spec changed (e.g. more steps, a new lr); recorded")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run in --out: deletes composer's files there (a folder composer marked as "
+                        "its own only; other files are kept) and trains afresh")
     p.add_argument("--cpu", action="store_true", help="force the CPU even where a GPU exists")
 
 
 def run(args) -> int:
     from composer import api
+    from composer.run.ownership import RunFolderRefused
 
-    api.train(args.file, args.out, args.overrides, resume=args.resume, cpu=args.cpu or None,
-              accept_changes=args.accept_changes)
+    try:
+        api.train(args.file, args.out, args.overrides, resume=args.resume, cpu=args.cpu or None,
+                  accept_changes=args.accept_changes, overwrite=args.overwrite)
+    except RunFolderRefused as err:     # --out is a bad argument: exit 2
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -321,6 +355,7 @@ def export(args) -> int:
     return 0
 
 
+READS_GRAPHS = ("validate", "plan", "run", "sample", "export", "eval", "graph", "diff", "sweep")  # get --allow-path
 VERBS = {   # name -> what `composer --help` says, its arguments, its handler (in `composer --help` order)
     "validate": Verb("parse, build and shape-check graph files", validate_arguments, validate),
     "plan": Verb("print the compiled update plan", plan_arguments, plan),

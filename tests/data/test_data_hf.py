@@ -324,3 +324,29 @@ def test_a_streamed_run_interrupted_by_a_signal_resumes_exactly(tmp_path):
     straight, resumed = check_signal_resume(spec, tmp_path / "run", 4)
     a, b = straight.streams["real"].next(), resumed.streams["real"].next()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ---------------------------------------------------------------- image depth and transparency
+def test_a_16_bit_grey_image_column_keeps_its_scale(tmp_path):
+    values = np.linspace(0, 63840, 256).reshape(16, 16).round().astype(np.uint16)
+    Image.fromarray(values).save(tmp_path / "g.png")
+    features = datasets.Features({"img": datasets.Image()})
+    datasets.Dataset.from_dict({"img": [str(tmp_path / "g.png")]}, features=features).save_to_disk(tmp_path / "d")
+    for channels in (1, 3):
+        x = hf_dataset(path=str(tmp_path / "d"), image="img", size=16, channels=channels).x[0]
+        assert x.shape == (channels, 16, 16)
+        assert np.abs(x[-1].numpy() - (values / 32767.5 - 1)).max() < 1e-5
+        assert (x >= 0.999).float().mean() < 0.01               # convert("L") saturated 99% of it
+
+
+def test_transparent_image_rows_need_a_background_and_are_composited_on_it(tmp_path):
+    rgba = np.zeros((8, 8, 4), dtype=np.uint8)
+    rgba[:4, :, :3], rgba[:4, :, 3] = 40, 255                   # top half opaque dark grey, bottom transparent
+    features = datasets.Features({"img": datasets.Image()})
+    datasets.Dataset.from_dict({"img": [Image.fromarray(rgba, "RGBA")]}, features=features).save_to_disk(tmp_path / "d")
+    with pytest.raises(Exception, match=r"column 'img', row 0, has transparent pixels .*set the image source's background"):
+        hf_dataset(path=str(tmp_path / "d"), image="img", size=8, channels=1).x
+    x = hf_dataset(path=str(tmp_path / "d"), image="img", size=8, channels=1, background="white").x[0, 0]
+    assert float(x[6, 4]) == 1.0 and abs(float(x[1, 4]) - (40 / 127.5 - 1)) < 1e-6
+    with pytest.raises(ArgumentError, match=r"hf_dataset: background='grey'; expected white, black or \[r, g, b\]"):
+        hf_dataset(path=str(tmp_path / "d"), image="img", size=8, background="grey")

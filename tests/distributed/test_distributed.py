@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "tests" / "distributed"))
 import scenarios  # noqa: E402
 from composer import api  # noqa: E402
 from composer.errors import ComposerError  # noqa: E402
-from composer.run.launch import check_launch  # noqa: E402
+from composer.run.launch import check_launch, launch_warning  # noqa: E402
 from specs import small_2d_gan  # noqa: E402
 from virtual_ranks import virtual_ranks  # noqa: E402
 
@@ -260,3 +260,42 @@ def test_runner_in_a_torchrun_environment_that_stays_one_process_fails(monkeypat
         monkeypatch.setenv(key, value)
     with pytest.raises(ComposerError, match="unsynchronised copy"):
         api.runner(api.from_dict(small_2d_gan()), cpu=False)
+
+
+# ---------------------------------------------------------------- a launch that became one process
+ACCELERATE_CPU_2 = {"ACCELERATE_USE_CPU": "True", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500",
+                    "ACCELERATE_MIXED_PRECISION": "no", "ACCELERATE_DYNAMO_BACKEND": "NO"}
+"""What `accelerate launch --cpu --num_processes 2` sets for the one process it starts (accelerate 1.16,
+utils/launch.py: prepare_simple_launcher_cmd_env); with --num_processes 1 it sets no MASTER_ADDR."""
+
+
+def test_a_multi_process_accelerate_launch_that_runs_one_process_warns():
+    assert "trains in one (`accelerate launch --cpu --num_processes N` starts one process)" in \
+        launch_warning(1, ACCELERATE_CPU_2)
+    without_master = {k: v for k, v in ACCELERATE_CPU_2.items() if not k.startswith("MASTER")}
+    assert launch_warning(1, without_master) is None                          # --num_processes 1
+    assert launch_warning(2, ACCELERATE_CPU_2) is None                        # it did start two
+    assert launch_warning(1, {**ACCELERATE_CPU_2, "WORLD_SIZE": "1"}) is None   # torchrun: check_launch's
+    assert launch_warning(1, {"MASTER_ADDR": "10.0.0.1"}) is None             # not accelerate launch
+
+
+def test_the_runner_prints_the_warning_on_stdout(monkeypatch, capsys):
+    for key, value in ACCELERATE_CPU_2.items():
+        monkeypatch.setenv(key, value)
+    api.runner(api.from_dict(small_2d_gan()), cpu=True)
+    out = capsys.readouterr().out
+    assert out.startswith("warning: `accelerate launch` was asked for several processes, but this run trains in one")
+    assert "torchrun --nproc_per_node N -m composer run FILE" in out
+
+
+@pytest.mark.slow
+def test_accelerate_launch_cpu_two_processes_warns_for_real(tmp_path):
+    graph = tmp_path / "g.yaml"
+    graph.write_text(yaml.safe_dump(small_2d_gan(), sort_keys=False))
+    env = {k: v for k, v in os.environ.items() if k not in ACCELERATE_CPU_2 and k not in ("WORLD_SIZE", "RANK")}
+    done = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2",
+                           "--main_process_port", _free_port(), "-m", "composer", "run", str(graph), "--out",
+                           str(tmp_path / "run"), "train.steps=1", "train.threads=1"],
+                          capture_output=True, text=True, env={**env, "HF_HOME": str(tmp_path / "hf")}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("this run trains in one") == 1

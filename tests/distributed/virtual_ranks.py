@@ -7,7 +7,9 @@ Here a one-process Runner with the global batch (world x B) is given:
   - data streams that concatenate the ranks' streams (rows [r*B:(r+1)*B] are rank r's batch);
   - noise nodes drawn per virtual rank from that rank's generator, B rows each;
   - fn ops (penalties, image pools, forward marginals) evaluated per virtual rank on its rows,
-    with its generator and its own op state (each rank keeps its own image pool).
+    with its generator and its own op state (each rank keeps its own image pool); a penalty that
+    differentiates a module call made for it (composer/graph/sharing.py: R1 on the loss term's
+    D(real)) is evaluated on the whole batch, as that call is: its rows are the ranks' rows.
 Module calls and loss terms see the whole global batch: DDP averages the ranks' gradients of
 their per-rank means, which is the gradient of the mean over the global batch. Exact only for
 modules without cross-sample statistics (BatchNorm normalises per rank under DDP).
@@ -20,6 +22,7 @@ import dataclasses
 import torch
 
 from composer.graph.interpreter import Interpreter
+from composer.graph.sharing import FromOutput
 from composer.run.feeds import BatchStream
 
 
@@ -50,7 +53,7 @@ def virtual_ranks(runner, world: int):
 
     def per_rank(kind, original):
         def evaluate(node, inputs):
-            if not all(isinstance(x, torch.Tensor) for x in inputs):
+            if isinstance(node.op, FromOutput) or not all(isinstance(x, torch.Tensor) for x in inputs):
                 return original(node, inputs)
             chunks = [x.chunk(world) for x in inputs]
             ranks = [Interpreter(_rank_context(interpreter.ctx, generators[r], states[r], world)) for r in range(world)]

@@ -3,6 +3,7 @@ equals a hand-written one (the critic on (x, E(x)) vs (G(z), z); G and E stepped
 wanting its pairs judged fake), and the graph trains and reports its metrics."""
 import copy
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -14,14 +15,20 @@ STEPS = 2
 BATCH = 4
 
 
-def reference_step(G, E, D, opt_GE, opt_D, x, z):
-    """D step on (x, E(x)) real and (G(z), z) fake, E(x) and G(z) detached; then one step of G
-    and E through the frozen D: -log D(G(z), z) - log(1 - D(x, E(x)))."""
+def reference_step(G, E, D, opt_GE, opt_D, x, z, gamma=0.0):
+    """D step on (x, E(x)) real and (G(z), z) fake, E(x) and G(z) detached, with R1 (weight gamma)
+    on the real pairs from the same D call, both inputs' gradients enabled; then one step of G and
+    E through the frozen D: -log D(G(z), z) - log(1 - D(x, E(x)))."""
     ex, gz = E(x), G(z)
     D.requires_grad_(True)
     opt_D.zero_grad()
-    real, fake = D(x, ex.detach()), D(gz.detach(), z)
-    (F.softplus(-real).mean() + F.softplus(fake).mean()).backward()
+    pair = [x.detach().requires_grad_(True), ex.detach().requires_grad_(True)] if gamma else [x, ex.detach()]
+    real, fake = D(*pair), D(gz.detach(), z)
+    loss = F.softplus(-real).mean() + F.softplus(fake).mean()
+    if gamma:
+        grads = torch.autograd.grad(real.sum(), pair, create_graph=True)
+        loss = loss + gamma * (0.5 * sum(g.flatten(1).pow(2).sum(1) for g in grads)).mean()
+    loss.backward()
     opt_D.step()
     D.requires_grad_(False)
     opt_GE.zero_grad()
@@ -30,8 +37,11 @@ def reference_step(G, E, D, opt_GE, opt_D, x, z):
     opt_GE.step()
 
 
-def test_compiled_bigan_equals_a_hand_written_step():
-    runner = api.runner(PATH, [f"train.batch={BATCH}", "objectives.gan.penalty=null"], cpu=True)   # R1: see test_cgan
+@pytest.mark.parametrize("penalty, calls", [("null", 4), ("r1", 4)])
+def test_compiled_bigan_equals_a_hand_written_step(penalty, calls):
+    """With R1 the critic's call on the real pairs (ex detached) serves R1 too, dropout mask
+    included: D 4 times per step either way."""
+    runner = api.runner(PATH, [f"train.batch={BATCH}", f"objectives.gan.penalty={penalty}"], cpu=True)
     G, E, D = (copy.deepcopy(runner.raw[name]) for name in ("G", "E", "D"))
     before = copy.deepcopy(E.state_dict())
     adam = dict(lr=2e-4, betas=(0.5, 0.999))
@@ -44,13 +54,13 @@ def test_compiled_bigan_equals_a_hand_written_step():
         torch.manual_seed(200 + step)            # the critic's dropout masks: the same draws in both
         runner.step({"x": x, "x.y": torch.zeros(BATCH, dtype=torch.int64), "z": z})
         torch.manual_seed(200 + step)
-        reference_step(G, E, D, opt_GE, opt_D, x, z)
+        reference_step(G, E, D, opt_GE, opt_D, x, z, gamma=1.0 if penalty == "r1" else 0.0)
     for name, net in (("G", G), ("E", E), ("D", D)):
         compiled = runner.raw[name].state_dict()
         for key, value in net.state_dict().items():
             assert torch.equal(compiled[key], value), f"{name}.{key} differs"
     assert not torch.equal(before["0.weight"], E.state_dict()["0.weight"])   # E moved (term gan.E)
-    assert runner.plan.forward_calls() == {"G": 1, "E": 1, "D": 4}
+    assert runner.plan.forward_calls() == {"G": 1, "E": 1, "D": calls}
 
 
 def test_bigan_plan_trains_g_and_e_in_one_phase_on_pairs():

@@ -27,17 +27,17 @@ def per_sample(x):
     return x.flatten(1).mean(1)
 
 
-def r1(head, features):
-    """R1 on the features the head reads: 1/2 ||d head / d features||^2 per sample."""
-    f = features.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(head(f).sum(), f, create_graph=True)
+def r1(logits, f):
+    """R1 on the features the head reads: 1/2 ||d head / d features||^2 per sample, from the loss
+    term's logits head(f), `f` given to the head with its gradient enabled."""
+    (grad,) = torch.autograd.grad(logits.sum(), f, create_graph=True)
     return 0.5 * grad.pow(2).flatten(1).sum(1)
 
 
 def hand_written_loop(G, backbone, heads, batches, latents, lr=2e-4, betas=(0.0, 0.99)):
     """dcgan's loop with the critic split in two: features = backbone(x) (frozen, eval mode), one
-    head per feature scale. D step: heads on real features and on the detached fake features,
-    plus R1; G step: the same fake features (nothing upstream moved) through the stepped heads."""
+    head per feature scale. D step: heads on real features (their gradient enabled: R1 from the
+    same call) and on the detached fake features; G step: the same fake features (nothing upstream moved) through the stepped heads."""
     backbone.eval().requires_grad_(False)
     params_D = [p for h in heads for p in h.parameters()]
     opt_D = torch.optim.Adam(params_D, lr=lr, betas=betas)
@@ -48,8 +48,10 @@ def hand_written_loop(G, backbone, heads, batches, latents, lr=2e-4, betas=(0.0,
         f_fake = backbone(G(z))
         loss_D = 0
         for head, fr, ff in zip(heads, f_real, f_fake):
-            loss_D = loss_D + per_sample(F.softplus(-head(fr))).mean() \
-                + per_sample(F.softplus(head(ff.detach()))).mean() + r1(head, fr).mean()
+            f = fr.detach().requires_grad_(True)
+            logits = head(f)
+            loss_D = loss_D + per_sample(F.softplus(-logits)).mean() \
+                + per_sample(F.softplus(head(ff.detach()))).mean() + r1(logits, f).mean()
         loss_D.backward()
         opt_D.step()
         opt_G.zero_grad()
@@ -78,8 +80,9 @@ def test_compiled_gan_timm_equals_hand_written_loop(stage_overrides):
             assert torch.equal(compiled[key], value), f"{name}.{key} differs"
     for key, value in runner.raw["F"].state_dict().items():
         assert torch.equal(value, frozen[key]), f"F.{key} moved"
-    # F twice (real, fake: the G phase reuses the fake features), each head 4 times (real, fake, R1, G)
-    assert runner.forward_calls == {"G": STEPS, "F": 2 * STEPS, "D8": 4 * STEPS, "D4": 4 * STEPS}
+    # F twice (real, fake: the G phase reuses the fake features), each head 3 times (real, shared
+    # with R1; fake; G)
+    assert runner.forward_calls == {"G": STEPS, "F": 2 * STEPS, "D8": 3 * STEPS, "D4": 3 * STEPS}
 
 
 def test_plan_shows_the_backbone_frozen(stage_overrides):

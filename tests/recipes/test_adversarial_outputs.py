@@ -49,10 +49,10 @@ def test_the_same_call_written_twice_is_computed_once():
     nodes = plan.graph.nodes
     # the flow's `judged: D(real)` and the game's D(real) are one value; the flow's name is kept
     assert (nodes["gan.real_logits.out"].target, nodes["gan.real_logits.out"].inputs) == ("same", ("judged",))
-    assert plan.forward_calls()["D"] == 4                   # D(real), D(fake), R1 in D's phase; D(fake) in G's
+    assert plan.forward_calls()["D"] == 3                   # D(real) (R1 shares it), D(fake) in D's phase; D(fake) in G's
     runner = api.runner(api.from_dict(two_headed()), cpu=True)
     runner.step()
-    assert runner.forward_calls["D"] == 4                  # 5 if D(real) ran twice
+    assert runner.forward_calls["D"] == 3                  # 4 if D(real) ran twice
 
 
 def test_r1_differentiates_the_named_output():

@@ -110,9 +110,11 @@ def test_compiled_forward_runs_eager_without_autograd_and_for_gradient_penalties
 @pytest.mark.parametrize("value, message", [
     ("{mode: fastest}", "train.compile.mode: unknown compile mode 'fastest'"),
     ("{modes: default}", "train.compile.modes: unknown key 'modes' \\(did you mean 'mode'\\?\\)"),
-    ("3", "train.compile: expected a mapping \\(true, false or torch.compile options such as mode\\), got int"),
+    ("3", "train.compile: expected a mapping \\(true, false, phase or torch.compile options such as mode\\), got int"),
     ("{fullgraph: 1}", "train.compile.fullgraph: expected true or false, got 1"),
     ("{backend: 2}", "train.compile.backend: expected a backend name, got 2"),
+    ("phas", "train.compile: unknown compile scope 'phas' \\(did you mean 'phase'\\?\\)"),
+    ("{scope: graph}", "train.compile.scope: unknown compile scope 'graph' \\(expected one of: module, phase\\)"),
 ])
 def test_bad_compile_options_are_spec_errors_at_their_key(value, message):
     with pytest.raises(SpecError, match=message):

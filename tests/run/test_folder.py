@@ -7,8 +7,9 @@ import pytest
 
 from composer import api
 from composer.errors import ComposerError
-from composer.run import checkpoint
+from composer.run import checkpoint, ownership
 from composer.run.folder import RunFolder
+from composer.run.ownership import RunFolderRefused
 from composer.run.plots import plot_run
 from composer.run.runs import collect
 from specs import small_2d_gan
@@ -32,7 +33,7 @@ def test_the_names():
 def test_a_run_writes_what_the_folder_names(tmp_path):
     run = RunFolder(tmp_path / "run")
     api.train(api.from_dict(small_2d_gan()), run.root, RUN, quiet=True)
-    for path in (run.spec, run.metrics, run.eval, run.weights, run.plot, run.sample(1), run.sample(2), run.sample(),
+    for path in (run.spec, run.metrics, run.eval, run.weights, run.plot, run.marker, run.sample(1), run.sample(2), run.sample(),
                  run.checkpoint(2) / "state.json"):
         assert path.is_file(), path
     assert checkpoint.complete(run.root) == [run.checkpoint(1), run.checkpoint(2)]      # keep_checkpoints: 2
@@ -44,7 +45,7 @@ def renamed(monkeypatch):
     """Every file and folder of the layout under another name."""
     for attr, name in (("SPEC", "graph.yaml"), ("METRICS", "log.jsonl"), ("EVAL", "results.json"),
                        ("WEIGHTS", "final.safetensors"), ("PLOT", "curves.png"), ("SAMPLES", "grids"),
-                       ("CHECKPOINTS", "states"), ("LOCK", ".busy")):
+                       ("CHECKPOINTS", "states"), ("LOCK", ".busy"), ("MARKER", ".ours")):
         monkeypatch.setattr(RunFolder, attr, name)
 
 
@@ -52,7 +53,7 @@ def test_runs_plots_and_the_api_find_the_files_through_the_folder(tmp_path, rena
     root = tmp_path / "runs" / "a"
     api.train(api.from_dict(small_2d_gan()), root, RUN, quiet=True)
     names = sorted(p.name for p in root.iterdir())
-    assert names == [".busy", "curves.png", "final.safetensors", "graph.yaml", "grids", "log.jsonl", "results.json",
+    assert names == [".busy", ".ours", "curves.png", "final.safetensors", "graph.yaml", "grids", "log.jsonl", "results.json",
                      "states"]
     (row,) = collect(tmp_path / "runs")                                  # composer runs
     assert row["run"] == "a" and row["status"] == "finished" and row["step"] == 2
@@ -81,14 +82,17 @@ def test_claim_checks_the_folder_and_locks_it(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(ComposerError, match=r"notes.txt: a file, not a folder"):
         RunFolder(tmp_path / "notes.txt").claim(main=True)
-    with pytest.raises(ComposerError, match=r"a non-empty folder that is not a composer run folder; choose another"):
-        RunFolder(tmp_path).claim(main=True)
+    with pytest.raises(RunFolderRefused, match=r"is not empty \(notes.txt\) and is not a composer run folder"):
+        ownership.claim(RunFolder(tmp_path), "x", main=True)                 # whose folder: ownership.py
     run = RunFolder(tmp_path / "run")
     assert run.claim(main=False) is None and not run.root.exists()       # other ranks only check
     lock = run.claim(main=True)
-    run.spec.write_text("name: x\n")                                      # as the trainer does next
+    ownership.write_marker(run.root, "x")                                 # as the trainer does next
+    run.spec.write_text("name: x\n")
     with pytest.raises(ComposerError, match=r"is in use by another composer process \(its lock is .*\.lock\)"):
         run.claim(main=True)
+    with pytest.raises(ComposerError, match=r"is in use by another composer process"):
+        ownership.claim(run, "x", main=True)
     lock.close()
     run.claim(main=True).close()
 

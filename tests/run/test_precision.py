@@ -24,10 +24,10 @@ def _inputs(steps=STEPS, batch=16):
     return [(torch.randn(batch, 2, generator=gen), torch.randn(batch, 4, generator=gen)) for _ in range(steps)]
 
 
-def _r1(D, real, scale):
-    """AMP's gradient-penalty recipe: differentiate the scaled output, unscale the gradient."""
-    x = real.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(D(x).sum() * scale, x, create_graph=True)
+def _r1(logits, x, scale):
+    """AMP's gradient-penalty recipe: differentiate the scaled output, unscale the gradient (the
+    output D(x) of the loss term, `x` given to D with its gradient enabled)."""
+    (grad,) = torch.autograd.grad(logits.sum() * scale, x, create_graph=True)
     return 0.5 * (grad.float() / scale).pow(2).sum(1).mean()
 
 
@@ -38,9 +38,11 @@ def hand_written_fp16(G, D, inputs, gamma):
     scale_D, scale_G = torch.amp.GradScaler("cpu"), torch.amp.GradScaler("cpu")
     for real, z in inputs:
         with torch.autocast("cpu", dtype=torch.float16):
+            x = real.detach().requires_grad_(True)
+            real_logits = D(x)
             fake = G(z)
-            loss_D = (F.softplus(-D(real).squeeze(1).float()).mean() + F.softplus(D(fake.detach()).squeeze(1).float()).mean()
-                      + gamma * _r1(D, real, scale_D.get_scale()))
+            loss_D = (F.softplus(-real_logits.squeeze(1).float()).mean() + F.softplus(D(fake.detach()).squeeze(1).float()).mean()
+                      + gamma * _r1(real_logits, x, scale_D.get_scale()))
         if torch.isfinite(loss_D):
             opt_D.zero_grad()
             scale_D.scale(loss_D).backward()
@@ -87,11 +89,15 @@ def test_the_penalty_sees_unscaled_gradients():
 
     D = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
     x = torch.randn(16, 2, generator=torch.Generator().manual_seed(0))
-    plain = _grad_sq_norm(D, [x])
-    torch.testing.assert_close(_grad_sq_norm(D, [x], 1024.0), plain, rtol=1e-6, atol=0)
+    def norm(critic, scale=1.0):
+        v = x.detach().requires_grad_(True)
+        return _grad_sq_norm(critic(v), [v], scale)
+
+    plain = norm(D)
+    torch.testing.assert_close(norm(D, 1024.0), plain, rtol=1e-6, atol=0)
     with torch.autocast("cpu", dtype=torch.float16):
-        tiny = _grad_sq_norm(lambda v: D(v) * 1e-4, [x], 1.0)      # fp16 gradients of ~1e-5 ...
-        kept = _grad_sq_norm(lambda v: D(v) * 1e-4, [x], 4096.0)   # ... scaled up before they underflow
+        tiny = norm(lambda v: D(v) * 1e-4, 1.0)      # fp16 gradients of ~1e-5 ...
+        kept = norm(lambda v: D(v) * 1e-4, 4096.0)   # ... scaled up before they underflow
     exact = plain * 1e-8
     assert (kept - exact).abs().max() / exact.max() < 0.02
     assert (tiny - exact).abs().max() / exact.max() > (kept - exact).abs().max() / exact.max()
@@ -102,7 +108,7 @@ def test_a_nan_that_no_scale_fixes_still_stops_training_before_any_step():
     before = copy.deepcopy(runner.raw["D"].state_dict())
     real, z = _inputs(1)[0]
     real[0, 0] = float("nan")
-    with pytest.raises(NonFiniteLoss, match=r"non-finite loss in phase D at step 16: gan.D_real=nan"):
+    with pytest.raises(NonFiniteLoss, match=r"non-finite loss in phase D \(optimizer D\) at step 16: term gan.D_real=nan"):
         for _ in range(40):
             runner.step({"real": real, "z": z})
     assert runner.precision.grad_scale("D") == 1.0      # 65536 halved 16 times, then the stop

@@ -41,9 +41,9 @@ def test_latest_orders_checkpoints_by_step_number_and_ignores_foreign_folders(tm
 
 def test_pruning_removes_only_folders_composer_wrote(tmp_path):
     folder = tmp_path / "run"
-    (folder / "checkpoints" / "step_7").mkdir(parents=True)          # the user's own folder
-    (folder / "spec.yaml").write_text("name: x\n")
-    api.train(api.from_dict(small_2d_gan()), folder, RUN, quiet=True)
+    trainer = Trainer(api.runner(api.from_dict(small_2d_gan(), RUN), cpu=True), folder, quiet=True)
+    (folder / "checkpoints" / "step_7").mkdir(parents=True)          # the user's own folder, put there
+    trainer.run()
     names = sorted(p.name for p in (folder / "checkpoints").iterdir())
     assert names == ["step_000003", "step_000004", "step_7"]
 
@@ -94,7 +94,7 @@ def test_a_negative_stream_position_is_a_clear_error_not_a_hang(tmp_path):
 
 def test_out_must_be_a_run_folder_or_new(tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(ComposerError, match=r"a non-empty folder that is not a composer run folder"):
+    with pytest.raises(ComposerError, match=r"is not empty \(notes.txt\) and is not a composer run folder"):
         api.train(api.from_dict(small_2d_gan()), tmp_path, RUN, quiet=True)
     assert (tmp_path / "notes.txt").read_text() == "mine" and not (tmp_path / "spec.yaml").exists()
     with pytest.raises(ComposerError, match=r"notes.txt: a file, not a folder"):

@@ -74,7 +74,8 @@ def test_delete_removes_a_key_and_name_is_not_inherited(tmp_path):
     assert "extends" not in spec.data
 
 
-def test_a_list_of_bases_applies_in_order_and_bases_may_extend(tmp_path):
+def test_a_list_of_bases_applies_in_order_and_bases_may_extend(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)          # the project: ../parts is outside exp/, inside the working directory
     write(tmp_path, "base.yaml", BASE)
     write(tmp_path, "parts/long.yaml", "extends: ../base.yaml\ntrain: {steps: 500, batch: 32}\n")
     write(tmp_path, "parts/small.yaml", "train: {batch: 8}\nsample: {n: 4}\n")
@@ -204,7 +205,8 @@ def test_print_escapes_a_literal_reference_so_it_reads_back(tmp_path):
     assert from_dict(data) == spec
 
 
-def test_a_bases_weights_files_stay_relative_to_the_base(tmp_path):
+def test_a_bases_weights_files_stay_relative_to_the_base(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     write(tmp_path, "graphs/base.yaml", BASE.replace("D: [{block: Flatten}", "D: [{block: Flatten, weights: w/f.st}")
           .replace("  G:\n", "  E: {block: Flatten, weights: e.st}\n  G:\n"))
     spec = load(write(tmp_path, "exp/child.yaml", "extends: ../graphs/base.yaml\n"))

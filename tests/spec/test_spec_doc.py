@@ -49,7 +49,8 @@ def test_the_page_is_current():
     assert markdown() + "\n" == page, "docs/spec.md is stale: python -m composer.spec.doc > docs/spec.md"
 
 
-def test_the_pages_extends_example_reads(tmp_path):
+def test_the_pages_extends_example_reads(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)          # exp/ reads ../graphs/: both inside the working directory
     example = re.search(r"```yaml\n(.*?)```", COMPOSING, re.S).group(1)
     (tmp_path / "graphs").mkdir()
     (tmp_path / "graphs" / "dcgan.yaml").write_text((ROOT / "graphs" / "dcgan.yaml").read_text())

@@ -55,14 +55,17 @@ def test_plan_shows_phases_frozen_and_detach(capsys):
     assert "phase D" in out and "phase G" in out
     assert "trains: G   frozen: D" in out
     assert "detach fake" in out
-    assert "forward calls per step: G 1, D 4" in out
+    assert "forward calls per step: G 1, D 3" in out
+    assert "differentiates gan.real_logits" in out    # R1 shares D(real)
 
 
 def test_plan_json(capsys):
     assert main(["plan", str(GRAPHS / "dcgan.yaml"), "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert [p["name"] for p in plan["phases"]] == ["D", "G"]
-    assert plan["forward_calls_per_step"] == {"G": 1, "D": 4}
+    assert plan["forward_calls_per_step"] == {"G": 1, "D": 3}
+    assert {"op": "compute", "node": "gan.r1", "computation": "r1[D](real)",
+            "differentiates": "gan.real_logits"} in plan["phases"][0]["ops"]
     assert plan["phases"][1]["frozen"] == ["D"]
     assert plan["parameters"]["G"] == 198016
 
@@ -88,8 +91,8 @@ def test_run_refuses_to_overwrite_and_resume_needs_a_checkpoint(tmp_path, capsys
     spec = write_spec(tmp_path, small_2d_gan())
     run = tmp_path / "run"
     assert main(["run", str(spec), "--out", str(run), "train.steps=2"]) == 0
-    assert main(["run", str(spec), "--out", str(run), "train.steps=2"]) == 1
-    assert "already holds checkpoints" in capsys.readouterr().err
+    assert main(["run", str(spec), "--out", str(run), "train.steps=2"]) == 2
+    assert "holds a finished run" in capsys.readouterr().err
     assert main(["run", str(spec), "--out", str(tmp_path / "new"), "--resume"]) == 1
     assert "holds no checkpoint to resume from" in capsys.readouterr().err
 

@@ -55,7 +55,7 @@ def test_a_changed_schedule_repeat(ring, ring_file):
         "schedule.repeat (none) -> {D: 5}",
         "phase D steps 1 -> 5 times per G step",
         "G forward calls 1 -> 5 per step",        # each extra D step draws fresh fakes
-        "D forward calls 4 -> 16 per step",
+        "D forward calls 3 -> 11 per step",       # D(real), shared with R1, and D(fake) per D step
     ]
 
 
@@ -79,7 +79,7 @@ def test_a_removed_penalty_and_a_smaller_module(ring, ring_file):
     lines = diff(ring, api.plan(ring_file, ["objectives.gan.penalty=null", "modules.D.hidden=16"]))
     assert lines == ["modules.D.hidden 32 -> 16", "objectives.gan.penalty r1 -> (none)",
                      "phase D no longer minimises gan.D_r1", "term gan.D_r1 removed",
-                     "D forward calls 4 -> 3 per step",                # the R1 call on real data is gone
+                     # D forward calls stay 3: R1 shared the loss term's D(real)
                      "D parameters 1,185 -> 337",                      # 2*h+h + h*h+h + h+1
                      "parameters in all 2,403 -> 1,555"]
 
