@@ -4,8 +4,10 @@ for the diffusion U-Net per layout):
 
     python bench/all.py
 
-overhead.py (every recipe vs its hand-written loop, memory, data path), fast_modes.py (modes vs
-the hand-written fp32 loop, DCGAN and diffusion), scaling.py (batch, width, phases; 2 ranks).
+overhead.py (every recipe vs its hand-written loop, memory, data path, the interpreter's cost per
+phase), fast_modes.py (modes vs the hand-written fp32 loop, DCGAN and diffusion), scaling.py
+(batch, width, phases; 2 ranks), sampling.py (every sampler vs a plain loop and diffusers).
+gpu.py (the reference-size graphs) is for a GPU machine: here only its --smoke runs.
 
     python bench/all.py --smoke
 
@@ -25,16 +27,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import data_path  # noqa: E402
 import fast_modes  # noqa: E402
+import gpu  # noqa: E402
 import mixture_npy  # noqa: E402
 import overhead  # noqa: E402
 import quality  # noqa: E402
 import samplers_2d  # noqa: E402
+import sampling  # noqa: E402
 import scaling  # noqa: E402
 import startup  # noqa: E402
 
-FULL = (("overhead", overhead.main), ("fast modes", fast_modes.main), ("scaling", scaling.main))
+FULL = (("overhead", overhead.main), ("fast modes", fast_modes.main), ("scaling", scaling.main),
+        ("sampling", sampling.main))
 SMOKE = (*FULL, ("data path", data_path.main), ("startup", startup.main), ("samplers 2d", samplers_2d.main),
-         ("quality", quality.main), ("mixture npy", mixture_npy.main))
+         ("quality", quality.main), ("mixture npy", mixture_npy.main), ("gpu", gpu.main))
 """Section title (printed as `## TITLE`) -> the script's main; --smoke runs each with ["--smoke"]."""
 
 

@@ -1,14 +1,19 @@
 """Interpreter overhead: every shipped recipe, compiled graph vs its hand-written PyTorch loop.
 
-    python bench/overhead.py [--graphs dcgan cyclegan ...] [--rounds 7] [--block 6] [--threads 1]
-    python bench/overhead.py --smoke      # CI: dcgan at batch 8, 2 rounds x 1 step, seconds
+    python bench/overhead.py [--graphs dcgan gan_ring ...] [--rounds 15] [--block 6] [--threads 1]
+    python bench/overhead.py --smoke      # CI: gan_ring at batch 8, 2 rounds x 1 step, seconds
 
 For each graph: the Runner and a hand-written loop (bench/handwritten.py) start from the same
 weights and step on the same batches (bench/workloads.py), interleaved in blocks after warm-up
 (bench/timing.py). Prints per graph: seconds per step of each, the median ratio compiled /
 hand-written with its min-max over rounds, forward calls per module per step of each, the
 largest parameter difference at the end (same arithmetic: ~0), peak step memory of each (own
-child processes, bench/memory.py) and the data path's samples/s beside the step's.
+child processes, bench/memory.py) and the data path's samples/s beside the step's. Then, per
+graph, the interpreter's own cost in microseconds per phase (bench/interpreter_cost.py: the same
+two steps at batch 2, where the difference is the Runner's Python).
+
+15 rounds: the min-max of the per-round ratio on a quiet machine is about +-2-4% at 7 rounds of 6
+steps (issue 26), so the median of 15 is what resolves a 2% target.
 """
 from __future__ import annotations
 
@@ -22,11 +27,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from interpreter_cost import cost_table, phase_cost  # noqa: E402
 from timing import CLOCK, interleave, median, peak_memory, ratios  # noqa: E402
 from workloads import WORKLOADS, batches, count_forwards, hand_modules  # noqa: E402
 
 SEED = 1
-SMOKE = {"graphs": ["dcgan"], "rounds": 2, "block": 1, "warmup": 1, "overrides": ["train.batch=8"]}
+SMOKE = {"graphs": ["gan_ring"], "rounds": 2, "block": 1, "warmup": 1, "overrides": ["train.batch=8"],
+         "cost_rounds": 2, "cost_block": 2}
 """--smoke: the same code path (memory children, interleaved steps, parity, table) in seconds."""
 GAP_TOLERANCE = 1e-5    # same arithmetic: 0 on the CPU; a hand-written twin past this is another recipe
 
@@ -62,7 +69,7 @@ def measure(workload, rounds: int, block: int, threads: int, warmup: int = 2, ov
     counter = workload.hand(runner)       # fresh copies: counting hooks stay out of the timed loop
     hand_forwards = count_forwards(counter, hand_modules(counter), batches(workload, runner, 2, seed=0))
     step_s = median(times["compiled"][CLOCK])
-    batch = next(iter(batches(workload, runner, 1, seed=0)[0].values())).shape[0]
+    batch = runner.spec.train.batch   # every input of the benchmarked graphs is of the run's batch
     return {"name": workload.name, "compiled_s": step_s, "hand_s": median(times["hand"][CLOCK]),
             "ratio": ratios(times, "hand")["compiled"], "wall": ratios(times, "hand", "wall")["compiled"],
             "forwards": forwards, "hand_forwards": hand_forwards,
@@ -94,10 +101,12 @@ def table(rows, memory) -> str:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--graphs", nargs="*", default=list(WORKLOADS), choices=list(WORKLOADS))
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--block", type=int, default=6)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--cost-rounds", type=int, default=15, help="rounds of the interpreter-cost timing")
+    parser.add_argument("--cost-block", type=int, default=20, help="steps per round of the interpreter-cost timing")
     parser.add_argument("--smoke", action="store_true", help="a few steps of one small graph (CI)")
     parser.add_argument("overrides", nargs="*", help="k=v overrides for every graph")
     args = parser.parse_args(argv)
@@ -114,7 +123,17 @@ def main(argv=None) -> None:
           f"{args.threads} thread(s), torch {torch.__version__}, load average {os.getloadavg()[0]:.1f}, "
           f"{time.perf_counter() - start:.0f} s" + (f", overrides {' '.join(args.overrides)}" if args.overrides else ""))
     print(table(rows, memory))
-    apart = [f"{row['name']} {row['gap']:.1e}" for row in rows if row["gap"] > GAP_TOLERANCE]
+    costs = [phase_cost(WORKLOADS[name], args.cost_rounds, args.cost_block, args.threads)
+             for name in args.graphs]
+    print(f"\ninterpreter cost: {args.cost_rounds} rounds x {args.cost_block} steps, load average "
+          f"{os.getloadavg()[0]:.1f}")
+    print(cost_table(costs))
+    fewer = [row["name"] for row in rows if row["forwards"] != row["hand_forwards"]]
+    if fewer:   # the careful loop's D(real) serves the loss and R1; the plan shares it once issue 26 item 1 lands
+        print(f"\n{', '.join(fewer)}: the hand-written loop makes fewer forward calls than the plan (R1 on the loss's "
+              "D(real)); its parameter gap is that difference, not a drift of the twin (tests/bench checks the twin "
+              "bitwise with R1 on its own pass)")
+    apart = [f"{row['name']} {row['gap']:.1e}" for row in rows if row["gap"] > GAP_TOLERANCE and row["name"] not in fewer]
     if apart:
         raise SystemExit(f"overhead: the hand-written loop ended apart from the compiled one ({', '.join(apart)}): "
                          "bench/handwritten.py no longer does what the graph file does")

@@ -19,6 +19,7 @@ import torch
 from composer import api
 
 import handwritten as hw
+import handwritten_2d as hw2
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -134,6 +135,30 @@ def _latent_hand(runner):
                                   clip=runner.spec.train.grad_clip)
 
 
+def _gan_2d_hand(runner, scale=None):
+    """gan_ring, gan_grid: the careful loop (D(real) once for the loss and R1)."""
+    gan = _objective(runner, "gan")
+    if gan.get("penalty") != "r1":
+        raise ValueError("objectives.gan: the hand-written SharedR1GANLoop is a GAN with R1")
+    return hw2.SharedR1GANLoop(*_copies(runner, "G", "D"), adam_D=_adam(runner, "D"), adam_G=_adam(runner, "G"),
+                               gamma=gan.get("penalty_weight", 10.0), total=_schedule(runner, "D")["total"],
+                               loss=gan.get("loss", "non_saturating"), scale=scale)
+
+
+def _wgan_gp_hand(runner):
+    gan = _objective(runner, "gan")
+    if gan.get("penalty") != "wgan_gp" or gan.get("loss") != "wgan":
+        raise ValueError("objectives.gan: the hand-written WGANGPLoop is the wgan loss with wgan_gp")
+    return hw2.WGANGPLoop(*_copies(runner, "G", "D"), runner.streams["real"], runner.generator,
+                          adam_D=_adam(runner, "D"), adam_G=_adam(runner, "G"), lam=gan["penalty_weight"],
+                          n_critic=runner.spec.schedule.repeat.get("D", 1))
+
+
+def _nothing_fed(runner, gen):
+    """Nothing fed: the Runner draws its data and noise, the loop the same from copies of its sources."""
+    return {}
+
+
 WORKLOADS = {
     "dcgan": Workload("dcgan", "dcgan.yaml", _gan_hand, _gan_feed, data=("real",)),
     "cyclegan": Workload("cyclegan", "cyclegan.yaml", _cyclegan_hand, _cyclegan_feed, data=("real_A", "real_B")),
@@ -145,8 +170,11 @@ WORKLOADS = {
     "diffusion_cfg": Workload("diffusion_cfg", "diffusion_cfg.yaml", lambda r: _diffusion_hand(r, cond="dsm.cond"),
                               lambda r, g: _diffusion_feed(r, g, cond_drop=_objective(r, "dsm")["cond_drop"]),
                               data=("x0",)),
-    "gan_ring": Workload("gan_ring", "gan_ring.yaml", _gan_hand, _gan_feed, data=("real",)),
+    "gan_ring": Workload("gan_ring", "gan_ring.yaml", _gan_2d_hand, _gan_feed, data=("real",)),
+    "gan_grid": Workload("gan_grid", "gan_grid.yaml", lambda r: _gan_2d_hand(r, scale=0.125), _gan_feed,
+                         data=("real",)),
     "diffusion_2d": Workload("diffusion_2d", "diffusion_2d.yaml", _diffusion_hand, _diffusion_feed, data=("x0",)),
+    "wgan_gp": Workload("wgan_gp", "wgan_gp.yaml", _wgan_gp_hand, _nothing_fed, data=("real",)),
 }
 
 

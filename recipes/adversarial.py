@@ -63,6 +63,8 @@ LOSSES = Registry("adversarial loss", {
 
 
 def _per_sample(x: torch.Tensor) -> torch.Tensor:
+    if x.numel() == x.shape[0]:   # one logit per sample: its own mean, without a reduction's ops
+        return x if x.dim() == 1 else x.reshape(x.shape[0])
     return x.reshape(x.shape[0], -1).mean(1)
 
 

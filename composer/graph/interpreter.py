@@ -133,11 +133,15 @@ class Interpreter:
 
     def term(self, node: Node, inputs: list) -> torch.Tensor:
         """A loss term's per-sample values, checked to be of shape [B]."""
-        value = _apply(node, inputs, self.ctx)
-        if not isinstance(value, torch.Tensor) or value.dim() != 1 or value.shape[0] != _batch(inputs):
-            shape = list(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            raise ValueError(f"a loss term must return one value per sample, shape [B], got {shape}")
-        return value
+        return checked_term(_apply(node, inputs, self.ctx), inputs)
+
+
+def checked_term(value, inputs: list) -> torch.Tensor:
+    """A loss term's value, refused unless of shape [B] (B: its first tensor input's batch)."""
+    if not isinstance(value, torch.Tensor) or value.dim() != 1 or value.shape[0] != _batch(inputs):
+        shape = list(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+        raise ValueError(f"a loss term must return one value per sample, shape [B], got {shape}")
+    return value
 
 
 def _apply(node: Node, inputs: list, ctx: Context):
@@ -147,5 +151,7 @@ def _apply(node: Node, inputs: list, ctx: Context):
 
 
 def _batch(inputs) -> int:
-    first = next((x for x in inputs if isinstance(x, torch.Tensor)), None)
-    return first.shape[0] if first is not None else 0
+    for x in inputs:
+        if isinstance(x, torch.Tensor):
+            return x.shape[0]
+    return 0

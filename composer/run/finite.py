@@ -5,6 +5,8 @@ appeared: the phase, its optimizer(s) and the term (for a gradient, found by tak
 gradient alone, on the stopping path only)."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 from composer.errors import ComposerError
@@ -20,11 +22,13 @@ def check_loss(runner, name: str, phase, loss: torch.Tensor, logs: dict) -> bool
     are looked at only then, to name the culprits. In fp16, an overflow the phase's scale
     caused skips the step instead (False)."""
     accelerator = runner.accelerator
-    finite = torch.isfinite(loss.detach()).float()
-    if accelerator.num_processes > 1:
-        finite = accelerator.reduce(finite, reduction="sum") / accelerator.num_processes
-    if bool(finite == 1):
-        return True
+    if accelerator.num_processes == 1:
+        if math.isfinite(loss.item()):   # one read, no tensor op: the step's hot path
+            return True
+    else:
+        finite = torch.isfinite(loss.detach()).float()
+        if bool(accelerator.reduce(finite, reduction="sum") / accelerator.num_processes == 1):
+            return True
     if runner.precision.overflowed(name):
         return False
     bad = {t: float(logs[t]) for t in phase.terms if t in logs and not torch.isfinite(logs[t])}

@@ -32,6 +32,11 @@ class Precision:
         self.accelerator = accelerator
         device = accelerator.device.type
         self.scalers = {p: torch.amp.GradScaler(device) for p in phases} if self.fp16 else {}
+        # Accelerate's backward is loss / accumulation steps, then loss.backward(), unless it
+        # holds a scaler or a DeepSpeed / Megatron engine: without those, the division by 1 is
+        # two tensor ops per phase (forward and backward) for the same numbers
+        self.plain_backward = (accelerator.gradient_accumulation_steps == 1 and accelerator.scaler is None
+                               and accelerator.distributed_type not in ("DEEPSPEED", "MEGATRON_LM"))
 
     def autocast(self):
         if self.fp16:
@@ -45,7 +50,11 @@ class Precision:
 
     def backward(self, phase: str, loss: torch.Tensor) -> None:
         scaler = self.scalers.get(phase)
-        self.accelerator.backward(scaler.scale(loss) if scaler is not None else loss)
+        loss = scaler.scale(loss) if scaler is not None else loss
+        if self.plain_backward:
+            loss.backward()
+        else:
+            self.accelerator.backward(loss)
 
     def unscale(self, phase: str, optimizers) -> None:
         """Before gradient clipping: the true gradients."""

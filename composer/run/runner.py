@@ -70,6 +70,8 @@ class Runner:
         self.forward_calls = {m: 0 for m in raw}
         self.ctx = Context(self.modules, self.generator, self.device, self._draw, spec.batch_of, self.state)
         self.interpreter = Training(self.ctx, self.forward_calls)
+        self._static = None
+        self._static = self._schedule(0) if _constant(plan) else None
         self.precision = Precision(precision, self.accelerator, [p.name for p in plan.phases])
         fast.apply(self)   # streams on the device; opt-in channels-last and torch.compile
 
@@ -106,22 +108,34 @@ class Runner:
         feed = dict(feed or {})
         self.ctx.step = self.step_count
         try:
-            for names in self.plan.rounds(self.plan.active(self.step_count)):
-                self._round(names, feed, logs)
+            for phases in self._schedule(self.step_count):
+                self._round(phases, feed, logs)
         finally:
             self._freeze(())
-        with warnings.catch_warnings():   # a phase skipped by `every` has not stepped yet: harmless
-            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+        if self.step_count:   # torch checks the order only at a scheduler's first step
             for scheduler in self.schedulers.values():
                 scheduler.step()
+        else:
+            with warnings.catch_warnings():   # a phase skipped by `every` has not stepped yet: harmless
+                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+                for scheduler in self.schedulers.values():
+                    scheduler.step()
         self.step_count += 1
         return logs
 
-    def _round(self, names, feed, logs) -> None:
+    def _schedule(self, step: int) -> tuple:
+        """Per round of `step`, per phase: (name, the phase as it runs, the nodes it evaluates);
+        taken once when nothing in the plan depends on the step (no `every`)."""
+        if self._static is not None:
+            return self._static
+        plan = self.plan
+        return tuple(tuple(zip(names, [plan.view(n, step) for n in names], plan.evaluated(names, step)))
+                     for names in plan.rounds(plan.active(step)))
+
+    def _round(self, phases, feed, logs) -> None:
         env: dict = {}
         self.ctx.records.clear()
-        for name, nodes in zip(names, self.plan.evaluated(names, self.step_count)):
-            phase = self.plan.view(name, self.step_count)
+        for name, phase, nodes in phases:
             self.ctx.phase, self.ctx.grad_scale = name, self.precision.grad_scale(name)
             self._freeze(phase.frozen)
             optimizers = [self.optimizers[o] for o in phase.optimizers]
@@ -178,6 +192,12 @@ class Runner:
         if ema and name in self.ema:
             return self.averages.for_generation(self, name)
         return self.accelerator.unwrap_model(self.modules[name])
+
+
+def _constant(plan) -> bool:
+    """Every phase and every term runs at every step: the step's schedule never changes."""
+    nodes = plan.graph.nodes
+    return all(p.every == 1 and all(nodes[t].every == 1 for t in p.terms) for p in plan.phases)
 
 
 def _build(spec, rank: int) -> dict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from composer.graph.interpreter import Context, Interpreter
+from composer.graph.interpreter import Context, Interpreter, checked_term
 
 
 class Training(Interpreter):
@@ -24,14 +24,43 @@ class Training(Interpreter):
         self.feed: dict = {}
         self.logs: dict = {}
         self.loss = None
+        self.programs: dict = {}   # (id(nodes), id(cuts)) -> (nodes, cuts, steps): built once per phase
 
     def phase(self, phase, nodes, env: dict, feed: dict, logs: dict) -> torch.Tensor:
         """Evaluate `nodes` (the phase's computed nodes) into `env`; log each term's mean in
-        `logs`; return the weighted sum of the terms (a zero when the phase has none)."""
+        `logs`; return the weighted sum of the terms (a zero when the phase has none).
+
+        The per-node decisions that do not change from step to step (which inputs are read
+        through a cut, which modules a node calls) are taken once per phase (`program`); a step
+        is then lookups: the kind's method, the inputs, the feed."""
         self.cuts, self.feed, self.logs, self.loss = phase.cuts, feed, logs, None
-        self.run(nodes, env)
+        methods, calls = self.methods, self.forward_calls
+        for node, name, inputs, cut, uses in self.program(nodes, phase.cuts):
+            args = [env[i] for i in inputs] if cut is None else [
+                _detach(env[i]) if c else env[i] for i, c in zip(inputs, cut)]
+            if uses is not None:   # not a term
+                if name in feed:
+                    env[name] = self.fed(node)
+                    continue
+                for module in uses:
+                    calls[module] += 1
+            env[name] = methods[node.kind](node, args)
         loss, self.loss = self.loss, None   # the phase's autograd graph is not kept here
         return loss if loss is not None else torch.zeros((), device=self.ctx.device)
+
+    def program(self, nodes, cuts) -> tuple:
+        """Per node: (node, name, input names, which inputs are cut (None: none), the modules it
+        calls (None for a term: terms are never fed and call no module directly))."""
+        key = (id(nodes), id(cuts))
+        entry = self.programs.get(key)
+        if entry is None or entry[0] is not nodes or entry[1] is not cuts:
+            steps = []
+            for node in nodes:
+                cut = tuple((i, node.name) in cuts for i in node.inputs)
+                steps.append((node, node.name, tuple(node.inputs), cut if any(cut) else None,
+                              None if node.kind == "term" else tuple(node.uses)))
+            entry = self.programs[key] = (nodes, cuts, tuple(steps))
+        return entry[2]
 
     def run_node(self, node, env: dict):
         cuts = self.cuts
@@ -45,12 +74,16 @@ class Training(Interpreter):
 
     def term(self, node, inputs: list) -> torch.Tensor:
         """The term's mean, logged and added (times its weight at this step) to the phase's loss."""
-        value = super().term(node, inputs).float().mean()
+        value = checked_term(node.op(self.ctx, *inputs), inputs).float().mean()   # never on the meta device
         self.logs[node.name] = value.detach()
         weight = node.weight_at(self.ctx.step)
         term = value if weight == 1 else weight * value   # no op for the usual weight 1
         self.loss = term if self.loss is None else self.loss + term
         return value
+
+    def fn(self, node, inputs: list):
+        """The node's Op on its inputs (training is never on the meta device)."""
+        return node.op(self.ctx, *inputs)
 
     def fed(self, node) -> torch.Tensor:
         """A fed tensor for `node`; a fed data input's fields must be fed too."""
