@@ -48,8 +48,9 @@ def check_gradients(runner, name: str, phase, optimizers, rerun) -> None:
     if not grads:
         return
     norms = torch._foreach_norm(grads)
-    norms = norms if len({n.dtype for n in norms}) == 1 else [n.float() for n in norms]
-    if bool(torch.isfinite(torch.stack(norms).float().square().sum())):
+    if len({n.dtype for n in norms}) > 1:
+        norms = [n.float() for n in norms]
+    if math.isfinite(torch.linalg.vector_norm(torch.stack(norms)).item()):   # inf once the squares' sum is
         return
     where = f"phase {name} ({_optimizers(phase)}) at step {runner.step_count}"
     raise NonFiniteLoss(f"non-finite gradient in {where}: {_culprit(runner, phase, rerun)}; the loss terms "
