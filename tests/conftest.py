@@ -26,6 +26,24 @@ torch.set_num_threads(1)
 os.environ.setdefault("COMPOSER_CACHE", str(ROOT / ".pytest_cache" / "composer"))
 
 
+def modules_stepped(runner) -> list:
+    """One runner step, as (phase, modules whose parameters had a nonzero gradient at the optimizer
+    step) per optimizer step: which modules each phase really moves."""
+    owners = {id(p): m for m, module in runner.raw.items() for p in module.parameters()}
+    seen = []
+
+    def record(optimizer, args, kwargs):
+        moved = {owners[id(p)] for group in optimizer.param_groups for p in group["params"]
+                 if p.grad is not None and p.grad.abs().sum() > 0}
+        seen.append((runner.ctx.phase, moved))
+
+    handles = [optimizer.register_step_pre_hook(record) for optimizer in runner.optimizers.values()]
+    runner.step()
+    for handle in handles:
+        handle.remove()
+    return seen
+
+
 def interrupt_at(monkeypatch, runner, step: int) -> None:
     """Make `runner.step` raise KeyboardInterrupt once `step` steps are done (as Ctrl-C would
     between steps)."""
