@@ -61,27 +61,24 @@ def _tied(computed: dict, cuts: frozenset) -> set:
     """Double-backward nodes, the computed nodes their gradients reach (uncut inputs, upstream)
     and the nodes that read them."""
     roots = {name for name, n in computed.items() if getattr(n.op, "double_backward", False)}
-    tied, stack = set(roots), list(roots)
-    while stack:
-        node = computed[stack.pop()]
-        for i in node.inputs:
-            if i in computed and (i, node.name) not in cuts and i not in tied:
-                tied.add(i)
-                stack.append(i)
-    return tied | _downstream(computed, roots)
+    return _upstream(computed, cuts, roots) | _downstream(computed, roots)
 
 
 def _cone(computed: dict, cuts: frozenset) -> set:
     """The computed nodes on the loss terms' gradient path: the terms and their uncut inputs, upstream."""
-    cone = {name for name, n in computed.items() if n.kind == "term"}
-    stack = list(cone)
+    return _upstream(computed, cuts, {name for name, n in computed.items() if n.kind == "term"})
+
+
+def _upstream(computed: dict, cuts: frozenset, roots: set) -> set:
+    """`roots` and the computed nodes a gradient from them reaches: their uncut inputs, transitively."""
+    found, stack = set(roots), list(roots)
     while stack:
         node = computed[stack.pop()]
         for i in node.inputs:
-            if i in computed and (i, node.name) not in cuts and i not in cone:
-                cone.add(i)
+            if i in computed and (i, node.name) not in cuts and i not in found:
+                found.add(i)
                 stack.append(i)
-    return cone
+    return found
 
 
 def _downstream(computed: dict, roots) -> set:
