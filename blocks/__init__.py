@@ -22,6 +22,7 @@ from composer.blocks.conditional import ClassEmbedding, ConditionalDCGANDiscrimi
 from composer.blocks.cyclegan import PatchDiscriminator, ResnetGenerator
 from composer.blocks.dcgan import DCGANDiscriminator, DCGANGenerator
 from composer.blocks.diffusion import FourierTimeEmbedding, SinusoidalTimeEmbedding, TimeMLP
+from composer.blocks.quantizer import VectorQuantizer
 from composer.blocks.residual import MLP, ResidualConv, ResidualMLP
 from composer.blocks.unet import UNet
 
@@ -60,6 +61,8 @@ BLOCKS = Registry("block", {
     # autoencoder
     "ConvEncoder": ConvEncoder,
     "ConvDecoder": ConvDecoder,
+    # quantizer
+    "VectorQuantizer": VectorQuantizer,
     # conditional
     "ClassEmbedding": ClassEmbedding,
     "ConditionalDCGANGenerator": ConditionalDCGANGenerator,

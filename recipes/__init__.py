@@ -8,6 +8,7 @@ from composer.recipes.denoising import denoising
 from composer.recipes.feature_matching import feature_matching
 from composer.recipes.flow_matching import flow_matching
 from composer.recipes.kl import kl_divergence
+from composer.recipes.minimise import minimise
 from composer.recipes.dsm import WEIGHTINGS
 from composer.recipes.penalties import PENALTIES
 from composer.recipes.reconstruction import reconstruction
@@ -22,6 +23,7 @@ RECIPES = Registry("recipe", {
     "cross_entropy": cross_entropy,
     "feature_matching": feature_matching,
     "flow_matching": flow_matching,
+    "minimise": minimise,
 })
 
 # the registries this package declares (composer.registry.get finds them here)

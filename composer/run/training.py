@@ -5,10 +5,15 @@ the reuses left out) into the round's environment, which the phases of one round
 each node it detaches the inputs read through the phase's cut edges, takes fed tensors in place
 of drawn ones and counts module forward calls; each loss term is reduced to its mean, logged,
 weighted by its weight at this step and summed into the phase's loss.
+
+A module may report scalars of its own forward (a vector quantiser's codebook usage): a block
+with a `reports` dict attribute (name -> 0-dim tensor), refilled by its forward, has those values
+logged after each of its calls in training as `MODULE.NAME`, beside the loss terms.
 """
 from __future__ import annotations
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 from composer.graph.interpreter import Context, Interpreter, checked_term
 
@@ -25,6 +30,8 @@ class Training(Interpreter):
         self.logs: dict = {}
         self.loss = None
         self.programs: dict = {}   # (id(nodes), id(cuts)) -> (nodes, cuts, steps): built once per phase
+        self.reporting = {name: inner for name, module in ctx.modules.items()
+                          if isinstance(getattr(inner := _inner(module), "reports", None), dict)}
 
     def phase(self, phase, nodes, env: dict, feed: dict, logs: dict) -> torch.Tensor:
         """Evaluate `nodes` (the phase's computed nodes) into `env`; log each term's mean in
@@ -72,6 +79,14 @@ class Training(Interpreter):
                 self.forward_calls[module] += 1
         return self.methods[node.kind](node, inputs)
 
+    def call(self, node, inputs: list):
+        """The module's output; the scalars a reporting module filled in during this call logged."""
+        value = super().call(node, inputs)
+        if node.target in self.reporting:
+            for key, reported in self.reporting[node.target].reports.items():
+                self.logs[f"{node.target}.{key}"] = reported.detach()
+        return value
+
     def term(self, node, inputs: list) -> torch.Tensor:
         """The term's mean, logged and added (times its weight at this step) to the phase's loss."""
         value = checked_term(node.op(self.ctx, *inputs), inputs).float().mean()   # never on the meta device
@@ -89,6 +104,10 @@ class Training(Interpreter):
         """A fed tensor for `node`; a fed data input's fields must be fed too."""
         self.ctx.records.pop(node.name, None)
         return self.feed[node.name].to(self.ctx.device)
+
+
+def _inner(module):
+    return module.module if isinstance(module, DistributedDataParallel) else module
 
 
 def _detach(value):

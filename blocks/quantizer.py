@@ -1,0 +1,86 @@
+"""Vector quantisation (van den Oord et al. 2017, "Neural Discrete Representation Learning").
+
+`VectorQuantizer` maps each D-vector of an encoder output to its nearest of K codebook entries.
+Gradients pass straight through (the decoder's gradient at the quantised z is copied to the
+encoder's z), the commitment loss β·‖z − sg(e)‖² pulls the encoder towards its codes, and the
+codebook follows its assigned encoder outputs by exponential moving averages (the paper's
+appendix A.1; Razavi et al. 2019, eq. 6), with Laplace-smoothed cluster sizes so that an unused
+code never divides by zero. The codebook is state, not parameters: no optimizer owns it.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class VectorQuantizer(nn.Module):
+    """z [B, D, ...] → (quantised z [B, D, ...], codes [B, ...] int64, commitment [B]).
+
+    Each vector along dim 1 is replaced by its nearest code (squared Euclidean distance); the
+    quantised output is z + sg(e − z), so the decoder's gradient reaches the encoder unchanged
+    (the straight-through estimator). `commitment` is β · mean ‖z − sg(e)‖² per sample, the term
+    to minimise (objective `minimise`). In training mode, when z carries a gradient (a forward the
+    encoder is trained through: not generation, evaluation or a frozen encoder), the codebook
+    moves after the codes are chosen, once per such forward:
+
+        N_k ← γ N_k + (1 − γ) n_k            m_k ← γ m_k + (1 − γ) Σ_{z → k} z
+        Ñ_k = (N_k + ε) / (Σ N + K ε) · Σ N  e_k = m_k / Ñ_k
+
+    with decay γ, K = `codes`, ε = `epsilon`. The codebook starts as N(0, 1) draws, with N = 1
+    and m = e (so an unused code stays where it is). Dead codes are not restarted. Buffers
+    `codebook`, `cluster_size`, `embed_sum` are saved with checkpoints. `reports` holds the codebook usage
+    of the last forward that updated the codebook (empty after any other): `perplexity` (exp of the entropy of the batch's code
+    frequencies, K when all are used equally) and `usage` (the fraction of the K codes used).
+
+    Example: `{block: VectorQuantizer, codes: 64, dim: 8}`
+    """
+
+    def __init__(self, *, codes: int, dim: int, beta: float = 0.25, decay: float = 0.99,
+                 epsilon: float = 1e-5):
+        super().__init__()
+        if codes < 1 or dim < 1:
+            raise ValueError(f"codes={codes}, dim={dim}; expected positive sizes")
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"decay={decay}; expected 0 <= decay < 1")
+        self.codes, self.dim, self.beta, self.decay, self.epsilon = codes, dim, beta, decay, epsilon
+        codebook = torch.randn(codes, dim)
+        self.register_buffer("codebook", codebook)
+        self.register_buffer("cluster_size", torch.ones(codes))
+        self.register_buffer("embed_sum", codebook.clone())
+        self.reports: dict[str, torch.Tensor] = {}
+
+    def forward(self, z: torch.Tensor):
+        flat = z.movedim(1, -1).reshape(-1, self.dim)                       # [N, D]
+        codes = self.nearest(flat.detach())                                 # [N]
+        e = self.codebook[codes].view(*z.shape[:1], *z.shape[2:], self.dim).movedim(-1, 1)
+        commitment = self.beta * (z - e.detach()).pow(2).reshape(z.shape[0], -1).mean(1)
+        quantized = z + (e - z).detach()
+        self.reports = {}
+        if self.training and z.requires_grad and not z.is_meta:
+            counts = torch.bincount(codes, minlength=self.codes).to(self.cluster_size.dtype)
+            self.update(flat.detach(), codes, counts)
+            self.reports = usage(counts)
+        return quantized, codes.view(z.shape[:1] + z.shape[2:]), commitment
+
+    def nearest(self, flat: torch.Tensor) -> torch.Tensor:
+        """The index of the nearest code of each row of `flat` [N, D]."""
+        e = self.codebook
+        distances = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ e.t() + e.pow(2).sum(1)
+        return distances.argmin(1)
+
+    @torch.no_grad()
+    def update(self, flat: torch.Tensor, codes: torch.Tensor, counts: torch.Tensor) -> None:
+        """One EMA step of the codebook towards the mean of the vectors assigned to each code."""
+        sums = torch.zeros_like(self.embed_sum).index_add_(0, codes, flat.to(self.embed_sum.dtype))
+        self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
+        self.embed_sum.mul_(self.decay).add_(sums, alpha=1 - self.decay)
+        n = self.cluster_size.sum()
+        smoothed = (self.cluster_size + self.epsilon) / (n + self.codes * self.epsilon) * n
+        self.codebook.copy_(self.embed_sum / smoothed.unsqueeze(1))
+
+
+def usage(counts: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Perplexity and the fraction of codes used, from one batch's code counts [K]."""
+    p = counts / counts.sum()
+    entropy = -(p * torch.log(p.clamp_min(1e-10))).sum()
+    return {"perplexity": entropy.exp(), "usage": (counts > 0).float().mean()}
