@@ -21,7 +21,7 @@ class VectorQuantizer(nn.Module):
     (the straight-through estimator). `commitment` is β · mean ‖z − sg(e)‖² per sample, the term
     to minimise (objective `minimise`). In training mode, when z carries a gradient (a forward the
     encoder is trained through: not generation, evaluation or a frozen encoder), the codebook
-    moves after the codes are chosen, once per such forward:
+    moves after the codes are chosen, once per such forward (never under torch.no_grad):
 
         N_k ← γ N_k + (1 − γ) n_k            m_k ← γ m_k + (1 − γ) Σ_{z → k} z
         Ñ_k = (N_k + ε) / (Σ N + K ε) · Σ N  e_k = m_k / Ñ_k
@@ -56,7 +56,7 @@ class VectorQuantizer(nn.Module):
         commitment = self.beta * (z - e.detach()).pow(2).reshape(z.shape[0], -1).mean(1)
         quantized = z + (e - z).detach()
         self.reports = {}
-        if self.training and z.requires_grad and not z.is_meta:
+        if self.training and z.requires_grad and torch.is_grad_enabled() and not z.is_meta:
             counts = torch.bincount(codes, minlength=self.codes).to(self.cluster_size.dtype)
             self.update(flat.detach(), codes, counts)
             self.reports = usage(counts)
