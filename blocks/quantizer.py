@@ -27,22 +27,29 @@ class VectorQuantizer(nn.Module):
         Ñ_k = (N_k + ε) / (Σ N + K ε) · Σ N  e_k = m_k / Ñ_k
 
     with decay γ, K = `codes`, ε = `epsilon`. The codebook starts as N(0, 1) draws, with N = 1
-    and m = e (so an unused code stays where it is). Dead codes are not restarted. Buffers
-    `codebook`, `cluster_size`, `embed_sum` are saved with checkpoints. `reports` holds the codebook usage
-    of the last forward that updated the codebook (empty after any other): `perplexity` (exp of the entropy of the batch's code
-    frequencies, K when all are used equally) and `usage` (the fraction of the K codes used).
+    and m = e (so an unused code stays where it is). With `restart` > 0, a code whose N falls below
+    it (fewer than `restart` vectors a batch, on average) is dead: after the update it moves onto
+    one of the batch's encoder vectors farthest from their codes (as Jukebox's random restarts,
+    Dhariwal et al. 2020, but deterministic); 0, the paper's algorithm, never restarts. Buffers
+    `codebook`, `cluster_size`, `embed_sum` are saved with checkpoints. `reports` holds the
+    codebook usage of the last forward that updated the codebook (empty after any other), which
+    training logs as `MODULE.perplexity` (exp of the entropy of the batch's code frequencies: K
+    when all K codes are used equally) and `MODULE.usage` (the fraction of the K codes used).
 
     Example: `{block: VectorQuantizer, codes: 64, dim: 8}`
     """
 
     def __init__(self, *, codes: int, dim: int, beta: float = 0.25, decay: float = 0.99,
-                 epsilon: float = 1e-5):
+                 epsilon: float = 1e-5, restart: float = 0.0):
         super().__init__()
         if codes < 1 or dim < 1:
             raise ValueError(f"codes={codes}, dim={dim}; expected positive sizes")
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"decay={decay}; expected 0 <= decay < 1")
+        if restart < 0:
+            raise ValueError(f"restart={restart}; expected a count >= 0 (0: never)")
         self.codes, self.dim, self.beta, self.decay, self.epsilon = codes, dim, beta, decay, epsilon
+        self.restart = restart
         codebook = torch.randn(codes, dim)
         self.register_buffer("codebook", codebook)
         self.register_buffer("cluster_size", torch.ones(codes))
@@ -59,6 +66,8 @@ class VectorQuantizer(nn.Module):
         if self.training and z.requires_grad and torch.is_grad_enabled() and not z.is_meta:
             counts = torch.bincount(codes, minlength=self.codes).to(self.cluster_size.dtype)
             self.update(flat.detach(), codes, counts)
+            if self.restart:
+                self.restart_dead(flat.detach(), (flat - e.movedim(1, -1).reshape(-1, self.dim)).detach())
             self.reports = usage(counts)
         return quantized, codes.view(z.shape[:1] + z.shape[2:]), commitment
 
@@ -77,6 +86,22 @@ class VectorQuantizer(nn.Module):
         n = self.cluster_size.sum()
         smoothed = (self.cluster_size + self.epsilon) / (n + self.codes * self.epsilon) * n
         self.codebook.copy_(self.embed_sum / smoothed.unsqueeze(1))
+
+
+    @torch.no_grad()
+    def restart_dead(self, flat: torch.Tensor, error: torch.Tensor) -> None:
+        """Dead codes (EMA cluster size below `restart`) move to the batch's vectors farthest from
+        their codes, the farthest to the lowest-numbered dead code; their state restarts (N = 1,
+        m = e). Deterministic (no RNG) and without a host sync."""
+        k = min(self.codes, flat.shape[0])
+        far = flat[error.pow(2).sum(1).topk(k).indices]                     # [k, D]
+        dead = self.cluster_size < self.restart
+        rank = dead.long().cumsum(0) - 1
+        dead = (dead & (rank < k)).unsqueeze(1)
+        new = far[rank.clamp(0, k - 1)].to(self.codebook.dtype)
+        self.codebook.copy_(torch.where(dead, new, self.codebook))
+        self.embed_sum.copy_(torch.where(dead, new, self.embed_sum))
+        self.cluster_size.copy_(torch.where(dead.squeeze(1), torch.ones_like(self.cluster_size), self.cluster_size))
 
 
 def usage(counts: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -56,8 +56,21 @@ def test_unused_code_keeps_its_place():
     assert vq.reports["usage"] == 0.5 and torch.allclose(vq.reports["perplexity"], torch.tensor(1.0))
 
 
-@pytest.mark.parametrize("kwargs, message", [({"codes": 0, "dim": 2}, "codes=0, dim=2; expected positive sizes"),
-                                             ({"codes": 4, "dim": 2, "decay": 1.0}, r"decay=1.0; expected 0 <= decay < 1")])
+@pytest.mark.parametrize("kwargs, message", [
+    ({"codes": 0, "dim": 2}, "codes=0, dim=2; expected positive sizes"),
+    ({"codes": 4, "dim": 2, "decay": 1.0}, r"decay=1.0; expected 0 <= decay < 1")])
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         VectorQuantizer(**kwargs)
+
+
+def test_dead_codes_restart_on_the_worst_quantised_vectors():
+    vq = _quantizer(torch.tensor([[0.0, 0.0], [9.0, 9.0], [-9.0, 9.0]]), restart=0.5, decay=0.1)
+    z = torch.tensor([[0.1, 0.0], [3.0, 0.0], [0.0, 2.0], [0.0, 0.1]]).requires_grad_()
+    vq(z)                                  # codes 1, 2 unused: N = 0.1 < 0.5, both dead
+    assert torch.equal(vq.codebook[1:], torch.tensor([[3.0, 0.0], [0.0, 2.0]]))
+    assert torch.equal(vq.embed_sum[1:], vq.codebook[1:]) and torch.equal(vq.cluster_size[1:], torch.ones(2))
+    assert vq.cluster_size[0] == pytest.approx(0.1 + 0.9 * 4)
+    VectorQuantizer(codes=3, dim=2, restart=0.0)
+    with pytest.raises(ValueError, match=r"restart=-1; expected a count >= 0 \(0: never\)"):
+        VectorQuantizer(codes=3, dim=2, restart=-1)

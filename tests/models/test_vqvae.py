@@ -5,7 +5,6 @@ a resume continues it bitwise; the graph file trains, logging its codebook usage
 import copy
 import json
 
-import pytest
 import torch
 
 from composer import api
@@ -18,7 +17,7 @@ from specs import TINY_RUN
 VQVAE = GRAPHS / "vqvae.yaml"
 STEPS = 3
 BATCH = 8
-BETA, DECAY, EPS = 0.25, 0.99, 1e-5     # graphs/vqvae.yaml
+BETA, DECAY, EPS, RESTART = 0.25, 0.99, 1e-5, 1.0     # graphs/vqvae.yaml
 
 
 class HandVQ:
@@ -44,7 +43,15 @@ class HandVQ:
             n = self.cluster_size.sum()
             smoothed = (self.cluster_size + EPS) / (n + k * EPS) * n
             self.codebook = self.embed_sum / smoothed.unsqueeze(1)
+            self.restart_dead(flat, (flat - e.permute(0, 2, 3, 1).reshape(-1, d)).pow(2).sum(1))
         return z + (e - z).detach(), commitment
+
+
+    def restart_dead(self, flat, error):
+        """Dead codes (N < RESTART), in index order, take the batch's worst-quantised vectors."""
+        far = flat[error.topk(min(len(error), self.codebook.shape[0])).indices]
+        for rank, k in enumerate(torch.nonzero(self.cluster_size < RESTART).flatten().tolist()[:len(far)]):
+            self.codebook[k], self.embed_sum[k], self.cluster_size[k] = far[rank], far[rank], 1.0
 
 
 def hand_written_step(enc, vq, dec, opt, x):
@@ -119,7 +126,6 @@ def test_resume_continues_the_codebook_bitwise(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
 
 
-@pytest.mark.slow
 def test_vqvae_graph_trains_a_few_steps(tmp_path):
     results = api.train(VQVAE, tmp_path, TINY_RUN, quiet=True)
     assert results["step"] == 2 and 0 < results["paired.l1"] < 2
