@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from composer.ranges import Fraction, NonNegative
+
 
 class VectorQuantizer(nn.Module):
     """z [B, D, ...] → (quantised z [B, D, ...], codes [B, ...] int64, commitment [B]).
@@ -39,8 +41,8 @@ class VectorQuantizer(nn.Module):
     Example: `{block: VectorQuantizer, codes: 64, dim: 8}`
     """
 
-    def __init__(self, *, codes: int, dim: int, beta: float = 0.25, decay: float = 0.99,
-                 epsilon: float = 1e-5, restart: float = 0.0):
+    def __init__(self, *, codes: int, dim: int, beta: NonNegative = 0.25, decay: Fraction = 0.99,
+                 epsilon: NonNegative = 1e-5, restart: NonNegative = 0.0):
         super().__init__()
         if codes < 1 or dim < 1:
             raise ValueError(f"codes={codes}, dim={dim}; expected positive sizes")

@@ -74,3 +74,13 @@ def test_dead_codes_restart_on_the_worst_quantised_vectors():
     VectorQuantizer(codes=3, dim=2, restart=0.0)
     with pytest.raises(ValueError, match=r"restart=-1; expected a count >= 0 \(0: never\)"):
         VectorQuantizer(codes=3, dim=2, restart=-1)
+
+
+def test_a_negative_restart_in_a_graph_file_is_refused_at_its_key():
+    from composer import api
+    from composer.errors import SpecError
+    from conftest import GRAPHS
+
+    with pytest.raises(SpecError, match=r"modules.vq.restart: block VectorQuantizer: 'restart' takes a number >= 0, "
+                                        r"got -1"):
+        api.plan(GRAPHS / "vqvae.yaml", ["modules.vq.restart=-1"])
