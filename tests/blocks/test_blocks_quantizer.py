@@ -3,7 +3,10 @@ codebook update with Laplace-smoothed cluster sizes, and the codebook usage it r
 import pytest
 import torch
 
+from composer import api
 from composer.blocks import VectorQuantizer
+from composer.errors import SpecError
+from conftest import GRAPHS
 
 
 def _quantizer(codebook, **kwargs):
@@ -77,10 +80,6 @@ def test_dead_codes_restart_on_the_worst_quantised_vectors():
 
 
 def test_a_negative_restart_in_a_graph_file_is_refused_at_its_key():
-    from composer import api
-    from composer.errors import SpecError
-    from conftest import GRAPHS
-
     with pytest.raises(SpecError, match=r"modules.vq.restart: block VectorQuantizer: 'restart' takes a number >= 0, "
                                         r"got -1"):
         api.plan(GRAPHS / "vqvae.yaml", ["modules.vq.restart=-1"])
