@@ -10,6 +10,7 @@ code never divides by zero. The codebook is state, not parameters: no optimizer 
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from composer.ranges import Fraction, NonNegative
@@ -37,6 +38,8 @@ class VectorQuantizer(nn.Module):
     codebook usage of the last forward that updated the codebook (empty after any other), which
     training logs as `MODULE.perplexity` (exp of the entropy of the batch's code frequencies: K
     when all K codes are used equally) and `MODULE.usage` (the fraction of the K codes used).
+    Under several processes the counts and sums are summed over them (and restarts drawn from the
+    global batch), so every process keeps the same codebook, that of one process on the global batch.
 
     Example: `{block: VectorQuantizer, codes: 64, dim: 8}`
     """
@@ -83,6 +86,8 @@ class VectorQuantizer(nn.Module):
     def update(self, flat: torch.Tensor, codes: torch.Tensor, counts: torch.Tensor) -> None:
         """One EMA step of the codebook towards the mean of the vectors assigned to each code."""
         sums = torch.zeros_like(self.embed_sum).index_add_(0, codes, flat.to(self.embed_sum.dtype))
+        for total in (counts, sums):        # several processes: the codes of the global batch
+            _all_reduce(total)
         self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
         self.embed_sum.mul_(self.decay).add_(sums, alpha=1 - self.decay)
         n = self.cluster_size.sum()
@@ -95,6 +100,7 @@ class VectorQuantizer(nn.Module):
         """Dead codes (EMA cluster size below `restart`) move to the batch's vectors farthest from
         their codes, the farthest to the lowest-numbered dead code; their state restarts (N = 1,
         m = e). Deterministic (no RNG) and without a host sync."""
+        flat, error = _all_gather(flat), _all_gather(error)                # the global batch
         k = min(self.codes, flat.shape[0])
         far = flat[error.pow(2).sum(1).topk(k).indices]                     # [k, D]
         dead = self.cluster_size < self.restart
@@ -104,6 +110,24 @@ class VectorQuantizer(nn.Module):
         self.codebook.copy_(torch.where(dead, new, self.codebook))
         self.embed_sum.copy_(torch.where(dead, new, self.embed_sum))
         self.cluster_size.copy_(torch.where(dead.squeeze(1), torch.ones_like(self.cluster_size), self.cluster_size))
+
+
+def _world() -> int:
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def _all_reduce(tensor: torch.Tensor) -> None:
+    if _world() > 1:
+        dist.all_reduce(tensor)
+
+
+def _all_gather(tensor: torch.Tensor) -> torch.Tensor:
+    """The tensor of every process, concatenated in rank order (each process's batch as large)."""
+    if _world() == 1:
+        return tensor
+    parts = [torch.empty_like(tensor) for _ in range(_world())]
+    dist.all_gather(parts, tensor.contiguous())
+    return torch.cat(parts)
 
 
 def usage(counts: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -84,9 +84,7 @@ class Runner:
         spec = self.spec
         self.optimizers = {opt.name: make_optimizer(opt, [p for m in opt.params for p in raw[m].parameters()])
                            for opt in spec.optimizers}
-        prepared = self.accelerator.prepare(*raw.values())
-        prepared = prepared if isinstance(prepared, (list, tuple)) else (prepared,)
-        self.modules = dict(zip(raw, prepared))
+        self.modules = self._placed(raw)
         self.schedulers = {opt.name: make_lr_schedule(opt, self.optimizers[opt.name], spec.train.steps)
                            for opt in spec.optimizers}
         for name, module in raw.items():
@@ -94,6 +92,15 @@ class Runner:
                 module.requires_grad_(False)
                 if self.graph.param_counts[name]:   # fixed weights (`weights:`): fixed statistics
                     module.eval()                   # too, no batch norm updates, no dropout
+
+    def _placed(self, raw: dict) -> dict:
+        """The modules on the device through Accelerate (DDP-wrapped under several processes);
+        a module without parameters (a vector quantiser's EMA codebook: buffers only) is moved
+        as it is, since DDP refuses a module with nothing to synchronise."""
+        with_params = [name for name in raw if self.graph.param_counts[name]]
+        prepared = self.accelerator.prepare(*(raw[name] for name in with_params)) if with_params else ()
+        prepared = dict(zip(with_params, prepared if isinstance(prepared, (list, tuple)) else (prepared,)))
+        return {name: prepared[name] if name in prepared else raw[name].to(self.device) for name in raw}
 
     @property
     def device(self) -> torch.device:

@@ -15,7 +15,7 @@ from conftest import GRAPHS
 from specs import small_2d_gan
 
 STEPS = 3
-BATCH = {"r1_fed": 8, "plain": 8, "wgan_gp": 8, "cyclegan": 2, "diffusion": 4, "two_heads": 4}   # per process
+BATCH = {"r1_fed": 8, "plain": 8, "wgan_gp": 8, "cyclegan": 2, "diffusion": 4, "two_heads": 4, "vqvae": 4}   # per process
 FED = {"r1_fed": ("real", "z")}
 
 
@@ -43,6 +43,10 @@ def spec(name: str, batch: int):
             "optimizers.eps_net.lr_schedule={type: constant}", "train.ema={eps_net: 0.5}"])
     if name == "two_heads":    # InfoGAN's Q on the critic's trunk: critic D[0], R1 on that output
         return api.from_dict(_two_heads(), [steps, f"train.batch={batch}", one])
+    if name == "vqvae":        # EMA codebook and dead-code restarts: buffers moved by the global batch
+        return api.load(GRAPHS / "vqvae.yaml", [   # no GroupNorm: a bias before it gets a ~0 gradient
+            steps, f"train.batch={batch}", one, "modules.vq.codes=16",
+            *[f"modules.{m}.{k}" for m in ("enc", "dec") for k in ("width=4", "norm=none")]])
     raise KeyError(name)
 
 

@@ -139,7 +139,7 @@ def _assert_close(reference: dict, rank0: dict, skip=frozenset()) -> None:
             torch.testing.assert_close(rank0[key], value, rtol=0, atol=1e-5, msg=lambda m: f"{key}: {m}")
 
 
-@pytest.mark.parametrize("name", ["r1_fed", "plain", "wgan_gp", "diffusion", "two_heads"])
+@pytest.mark.parametrize("name", ["r1_fed", "plain", "wgan_gp", "diffusion", "two_heads", "vqvae"])
 def test_two_ranks_equal_one_process_on_the_global_batch(launches, name):
     reference, _ = _one_process(name)
     rank0, rank1 = _ranks(launches, name)
