@@ -16,6 +16,7 @@ from __future__ import annotations
 from composer.registry import Registry
 
 from composer.blocks.bridges import NAMESPACES
+from composer.blocks.attention import SelfAttention2d
 from composer.blocks.autoencoder import ConvDecoder, ConvEncoder
 from composer.blocks.basic import BatchNorm, Conv2d, ConvTranspose2d, Dropout, Flatten, GroupNorm, InstanceNorm, LeakyReLU, Linear, Rearrange, ReLU, Reshape, Sigmoid, SiLU, Tanh
 from composer.blocks.conditional import ClassEmbedding, ConditionalDCGANDiscriminator, ConditionalDCGANGenerator, PairDiscriminator, UNetGenerator
@@ -47,6 +48,8 @@ BLOCKS = Registry("block", {
     "MLP": MLP,
     "ResidualMLP": ResidualMLP,
     "ResidualConv": ResidualConv,
+    # attention
+    "SelfAttention2d": SelfAttention2d,
     # dcgan
     "DCGANGenerator": DCGANGenerator,
     "DCGANDiscriminator": DCGANDiscriminator,

@@ -14,8 +14,9 @@ import einops
 import torch
 from torch import nn
 
-from composer.ranges import Count
+from composer.blocks.attention import with_attention
 from composer.blocks.basic import conv_bias, gan_init_, norm_2d
+from composer.ranges import Count
 
 
 def dcgan_stages(image_size: int) -> int:
@@ -33,9 +34,10 @@ class DCGANGenerator(nn.Module):
     ConvT(latent → w·2^(n−1), 4, 1, 0) + BN + ReLU makes the 4×4 core; then n − 1 stages of
     ConvT(4, 2, 1) + BN + ReLU halving the width; a last ConvT(4, 2, 1) to `channels` + Tanh.
     All convs without bias; init N(0, 0.02) as the reference `weights_init`.
+    attention: RES puts a SelfAttention2d (SAGAN) after the stage whose maps are RES×RES (4 … S/2).
     """
 
-    def __init__(self, *, image_size: int, channels: int, latent: int, width: int = 64):
+    def __init__(self, *, image_size: int, channels: int, latent: int, width: int = 64, attention: int = 0):
         super().__init__()
         n = dcgan_stages(image_size)
         widths = [width * 2 ** (n - 1 - i) for i in range(n)]  # 64×64: 8w, 4w, 2w, w
@@ -45,7 +47,7 @@ class DCGANGenerator(nn.Module):
             layers += [nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False),
                        nn.BatchNorm2d(w_out), nn.ReLU()]
         layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
-        self.net = nn.Sequential(*layers)
+        self.net = nn.Sequential(*with_attention(layers, attention, 1))
         gan_init_(self)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -91,14 +93,17 @@ class DCGANDiscriminator(nn.Module):
     features: true also returns the trunk's 4×4 features, flattened [B, 16·core], last: the
     learned similarity of VAE/GAN's feature-wise reconstruction (Larsen et al. 2016, Dis_l).
     Example: `{block: DCGANDiscriminator, image_size: 16, channels: 1, width: 32, features: true}`
+
+    attention: RES puts a SelfAttention2d (SAGAN) after the stage whose maps are RES×RES (S/2 … 4).
     """
 
     def __init__(self, *, image_size: int, channels: int, width: int = 64, aux_classes: Count = 0,
-                 norm: str = "batch", features: bool = False):
+                 norm: str = "batch", features: bool = False, attention: int = 0):
         super().__init__()
         if aux_classes < 0:
             raise ValueError(f"aux_classes={aux_classes}; expected 0 (no auxiliary head) or a number of classes")
         layers = discriminator_trunk(image_size=image_size, channels=channels, width=width, norm=norm)
+        layers = with_attention(layers, attention, image_size)
         core = trunk_width(image_size, width)
         self.net = nn.Sequential(*layers, nn.Conv2d(core, 1, 4, 1, 0, bias=conv_bias(norm)))
         self.aux = nn.Linear(core * 16, aux_classes) if aux_classes else None

@@ -343,6 +343,7 @@ BLOCK_EXAMPLES = {
     "ResidualConv": ({"channels": 4, "norm": "group"}, [(2, 4, 8, 8)], (2, 4, 8, 8)),
     "DCGANGenerator": ({"image_size": 8, "channels": 1, "latent": 4, "width": 8}, [(2, 4)], (2, 1, 8, 8)),
     "DCGANDiscriminator": ({"image_size": 8, "channels": 1, "width": 8}, [(2, 1, 8, 8)], (2,)),
+    "SelfAttention2d": ({"channels": 8}, [(2, 8, 4, 4)], (2, 8, 4, 4)),
     "ResnetGenerator": ({"in_channels": 1, "out_channels": 1, "width": 8, "n_blocks": 1}, [(2, 1, 16, 16)],
                         (2, 1, 16, 16)),
     "PatchDiscriminator": ({"in_channels": 1, "width": 8, "n_layers": 2}, [(2, 1, 16, 16)], (2, 1, 2, 2)),

@@ -15,9 +15,12 @@ def instantiate(module: ModuleSpec) -> nn.Module:
     """The block (or inline Sequential of blocks) a ModuleSpec names."""
     from composer.blocks import BLOCKS
 
+    from composer.graph.spectral import apply_spectral_norm
+
     if module.layers:
         return nn.Sequential(*(instantiate(layer) for layer in module.layers))
-    return BLOCKS[module.block](**module.args)
+    block = BLOCKS[module.block](**module.args)
+    return apply_spectral_norm(block, module.block) if module.spectral_norm else block
 
 
 class _NoMetaFill(TorchFunctionMode):

@@ -54,6 +54,10 @@ def format_table(plan: Plan) -> str:
     lines.append("")
     lines.append("forward calls per step: " + ", ".join(f"{m} {n}" for m, n in calls.items()))
     lines.append("parameters: " + ", ".join(f"{m} {n:,}" for m, n in graph.param_counts.items()))
+    spectral = [m.name for m in plan.spec.modules if _spectral(m)]
+    if spectral:
+        lines.append(f"spectral norm: {', '.join(spectral)} (every Conv, ConvTranspose, Linear and Embedding "
+                     "weight divided by its largest singular value; one power iteration per training call)")
     lines += _regions(plan, names)
     bridged = _bridged(plan.spec)
     if bridged and graph.shapes_on:
@@ -133,6 +137,11 @@ def to_json(plan: Plan) -> dict:
         "forward_calls_per_step": plan.forward_calls(),
         "shapes": {k: list(v) for k, v in plan.graph.shapes.items()},
     }
+
+
+def _spectral(module) -> bool:
+    """Whether `spectral_norm: true` is on the module or on one of its inline layers."""
+    return module.spectral_norm or any(_spectral(layer) for layer in module.layers)
 
 
 def _bridged(spec) -> list[str]:

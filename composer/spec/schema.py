@@ -44,6 +44,7 @@ class ModuleSpec:
     layers: tuple["ModuleSpec", ...] = ()
     weights: str | None = None     # safetensors file to initialise from
     loc: Loc | None = field(default=None, compare=False)
+    spectral_norm: bool = False    # every Conv/ConvTranspose/Linear/Embedding weight divided by its σ
 
 
 @dataclass(frozen=True)
@@ -270,8 +271,11 @@ class _Parser:
         if "block" not in body:
             raise self.fail("a module needs 'block' (a name from the block registry) or a list of layers", path)
         block, weights = body.pop("block"), body.pop("weights", None)
+        spectral = body.pop("spectral_norm", False)
+        if not isinstance(spectral, bool):
+            raise self.fail(f"expected true or false, got {spectral!r}", path + ("spectral_norm",))
         args = check_pretrained(graph_relative(body, self.file), self.roots, path, self.loc(path + ("pretrained",)))
-        return ModuleSpec(name, str(block), args, (), weights, self.loc(path))
+        return ModuleSpec(name, str(block), args, (), weights, self.loc(path), spectral_norm=spectral)
 
     def flow(self, path, name, value) -> FlowSpec:
         if isinstance(value, str):

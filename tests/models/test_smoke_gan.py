@@ -11,7 +11,7 @@ from conftest import GRAPHS
 from specs import TINY_RUN as TINY
 
 
-@pytest.mark.parametrize("name", ["dcgan", "gan_ring", "gan_grid"])
+@pytest.mark.parametrize("name", ["dcgan", "sngan", "gan_ring", "gan_grid"])
 def test_graph_trains_a_few_steps(tmp_path, name):
     results = api.train(GRAPHS / f"{name}.yaml", tmp_path, TINY, quiet=True)
     assert results["step"] == 2
