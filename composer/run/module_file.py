@@ -21,6 +21,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from composer.errors import ComposerError, did_you_mean
+from composer.graph.spectral import folded_state_dict, is_spectral
 
 FORMAT, VERSION = "composer.module", 1
 METADATA_KEY = "composer.module"
@@ -67,7 +68,11 @@ def module_record(runner, name: str, ema: bool = True) -> tuple[dict, dict]:
     description = {**header(runner, FORMAT), "module": name, **describe(runner.spec, name)}
     module = runner.unwrapped(name, ema=ema)
     description["weights"] = "ema" if ema and name in runner.ema else "trained"
-    tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    state = module.state_dict()
+    if is_spectral(module):   # the plain block's weights, W / σ: load_module builds it without SN
+        state = folded_state_dict(module)
+        description["spectral_norm"] = "folded into the weights"
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
     description["parameters"] = sum(p.numel() for p in module.parameters())
     return description, tensors
 

@@ -100,3 +100,13 @@ def test_kill_and_resume_is_bitwise_with_the_power_iteration_state(tmp_path):
     straight, resumed = check_signal_resume(data, tmp_path / "run", 4)
     key = "D.net.0.parametrizations.weight.0._u"
     assert torch.equal(checkpoint.module_tensors(straight)[key], checkpoint.module_tensors(resumed)[key])
+
+
+def test_an_exported_module_is_the_plain_block_with_folded_weights(tmp_path):
+    runner = api.runner(sn_dcgan(), cpu=True)
+    runner.step()
+    api.export(runner, "safetensors", tmp_path / "D.safetensors", module="D")
+    loaded = api.load_module(tmp_path / "D.safetensors")
+    x = torch.randn(3, 1, 8, 8)
+    assert not is_spectral(loaded)
+    assert torch.allclose(loaded(x), runner.raw["D"].eval()(x), atol=1e-6)
