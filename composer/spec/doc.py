@@ -52,6 +52,10 @@ KEYS: dict[str, dict[str, tuple[str | None, str]]] = {
                           "file that names it, inside the project (the working directory, that folder, or "
                           "one granted with --allow-path); `validate` checks its tensor names and shapes; "
                           "null: random initialisation."),
+        "spectral_norm": (None, "Divide every Conv, ConvTranspose, Linear and Embedding weight of the block "
+                                "by its largest singular value, one power iteration per training call "
+                                "(Miyato et al. 2018; the final layer included); its u, v are checkpointed, "
+                                "and an exported module has W / sigma folded into plain weights."),
     },
     "FlowSpec": {
         "name": ("NAME", "The tensor's name."),

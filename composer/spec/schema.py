@@ -271,7 +271,7 @@ class _Parser:
         if "block" not in body:
             raise self.fail("a module needs 'block' (a name from the block registry) or a list of layers", path)
         block, weights = body.pop("block"), body.pop("weights", None)
-        spectral = body.pop("spectral_norm", False)
+        spectral = body.pop("spectral_norm", None) or False
         if not isinstance(spectral, bool):
             raise self.fail(f"expected true or false, got {spectral!r}", path + ("spectral_norm",))
         args = check_pretrained(graph_relative(body, self.file), self.roots, path, self.loc(path + ("pretrained",)))
