@@ -14,9 +14,9 @@ import einops
 import torch
 from torch import nn
 
+from composer.ranges import Count
 from composer.blocks.attention import with_attention
 from composer.blocks.basic import conv_bias, gan_init_, norm_2d
-from composer.ranges import Count
 
 
 def dcgan_stages(image_size: int) -> int:
@@ -37,7 +37,7 @@ class DCGANGenerator(nn.Module):
     attention: RES puts a SelfAttention2d (SAGAN) after the stage whose maps are RES×RES (4 … S/2).
     """
 
-    def __init__(self, *, image_size: int, channels: int, latent: int, width: int = 64, attention: int = 0):
+    def __init__(self, *, image_size: int, channels: int, latent: int, width: int = 64, attention: Count = 0):
         super().__init__()
         n = dcgan_stages(image_size)
         widths = [width * 2 ** (n - 1 - i) for i in range(n)]  # 64×64: 8w, 4w, 2w, w
@@ -98,7 +98,7 @@ class DCGANDiscriminator(nn.Module):
     """
 
     def __init__(self, *, image_size: int, channels: int, width: int = 64, aux_classes: Count = 0,
-                 norm: str = "batch", features: bool = False, attention: int = 0):
+                 norm: str = "batch", features: bool = False, attention: Count = 0):
         super().__init__()
         if aux_classes < 0:
             raise ValueError(f"aux_classes={aux_classes}; expected 0 (no auxiliary head) or a number of classes")
