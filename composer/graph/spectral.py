@@ -15,6 +15,8 @@ embedding too, as Miyato & Koyama 2018 (SNEmbedID). Norm layers (1-D weights) ar
 """
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
@@ -64,3 +66,19 @@ def folded_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
     finally:
         module.train(training)
     return state
+
+
+def plain_copy(module: nn.Module) -> nn.Module:
+    """A deep copy of `module` with each normalised weight folded to its current W / σ (read from
+    the stored `u`, `v`), a plain parameter again: what tracing and ONNX export see (ONNX has no
+    `vdot` for the parametrization). Each copied layer gets its own parametrized class first:
+    torch's is shared with the original, and removing a parametrization edits that class."""
+    duplicate = copy.deepcopy(module)
+    training = duplicate.training
+    duplicate.eval()
+    for layer in duplicate.modules():
+        if parametrize.is_parametrized(layer, "weight"):
+            shared = layer.__class__
+            layer.__class__ = type(shared.__name__, shared.__bases__, dict(shared.__dict__))
+            parametrize.remove_parametrizations(layer, "weight", leave_parametrized=True)
+    return duplicate.train(training)

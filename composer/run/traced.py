@@ -18,6 +18,7 @@ from torch import nn
 
 from composer.errors import ComposerError, did_you_mean
 from composer.graph.interpreter import Context, Interpreter
+from composer.graph.spectral import is_spectral, plain_copy
 
 CHECK_BATCH = 5      # samples the values are computed for (the traced graph is checked on them)
 TOLERANCE = 1e-4     # largest difference from composer's evaluation accepted
@@ -228,7 +229,9 @@ def _weights(runner, modules: list, ema: bool) -> dict:
 
 
 def _cpu_copy(module: nn.Module) -> nn.Module:
-    return copy.deepcopy(module).cpu().eval().requires_grad_(False)
+    """A copy to trace; spectral norms folded into plain weights (composer/graph/spectral.py)."""
+    duplicate = plain_copy(module) if is_spectral(module) else copy.deepcopy(module)
+    return duplicate.cpu().eval().requires_grad_(False)
 
 
 def _generator(runner) -> torch.Generator:
