@@ -61,8 +61,8 @@ def _input(item: InputSpec) -> dict:
 def _module(module: ModuleSpec):
     if module.layers:
         return [_module(layer) for layer in module.layers]
-    return {"block": module.block, **module.args, "weights": module.weights,
-            "spectral_norm": module.spectral_norm or None}
+    spectral = {"spectral_norm": True} if module.spectral_norm else {}   # printed only where set
+    return {"block": module.block, **module.args, "weights": module.weights, **spectral}
 
 
 def _flow(flow: FlowSpec, modules: set) -> str | dict:
