@@ -165,7 +165,7 @@ def uses(kind, data) -> set:
 
 # kinds whose entry is named inside the mapping of its own arguments: key naming it, keys that
 # belong to the section rather than to the entry
-OWN_MAPPING = {"blocks": ("block", {"weights"}), "sources": ("source", set(INPUT_KEYS)),
+OWN_MAPPING = {"blocks": ("block", {"weights", "spectral_norm"}), "sources": ("source", set(INPUT_KEYS)),
                "noise": ("noise", {*INPUT_KEYS, *NOISE_KEYS})}
 
 
@@ -295,7 +295,7 @@ def test_the_example_finder_reads_graph_files_overrides_and_flow_strings():
 
 # keys each section reads itself: an argument with one of these names cannot be given in YAML
 RESERVED = {
-    "blocks": ("block", "weights"),
+    "blocks": ("block", "weights", "spectral_norm"),
     "recipes": OBJECTIVE_KEYS,
     "sources": ("source", "noise", *INPUT_KEYS),
     "noise": ("source", "noise", *INPUT_KEYS, *NOISE_KEYS),
