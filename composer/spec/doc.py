@@ -11,6 +11,7 @@ import re
 
 import yaml
 
+from composer.spec import records
 from composer.spec import schema as spec_module
 
 INTERNAL = {"loc", "file", "data", "locs", "allowed"}      # bookkeeping fields, never written in a graph file
@@ -192,9 +193,9 @@ references resolved, every default below filled in. It parses back to the same s
 
 
 def spec_classes() -> dict[str, type]:
-    """Every dataclass of composer/spec/schema.py, by name."""
-    return {name: obj for name, obj in vars(spec_module).items()
-            if dataclasses.is_dataclass(obj) and isinstance(obj, type) and obj.__module__ == spec_module.__name__}
+    """Every spec record (composer/spec/records.py), by name."""
+    return {name: obj for name, obj in vars(records).items()
+            if dataclasses.is_dataclass(obj) and isinstance(obj, type) and obj.__module__ == records.__name__}
 
 
 def keys_of(cls: type) -> list[dataclasses.Field]:
