@@ -41,8 +41,15 @@ class Training(Interpreter):
         through a cut, which modules a node calls) are taken once per phase (`program`); a step
         is then lookups: the kind's method, the inputs, the feed."""
         self.cuts, self.feed, self.logs, self.loss = phase.cuts, feed, logs, None
-        methods, calls = self.methods, self.forward_calls
-        for node, name, inputs, cut, uses in self.program(nodes, phase.cuts):
+        self.run(nodes, env)
+        loss, self.loss = self.loss, None   # the phase's autograd graph is not kept here
+        return loss if loss is not None else torch.zeros((), device=self.ctx.device)
+
+    def run(self, nodes, env: dict) -> dict:
+        """Evaluate `nodes` into `env` under the current phase's cuts and feed: cut inputs
+        detached, fed values taken in place of computed ones, module forward calls counted."""
+        methods, calls, feed = self.methods, self.forward_calls, self.feed
+        for node, name, inputs, cut, uses in self.program(nodes, self.cuts):
             args = [env[i] for i in inputs] if cut is None else [
                 _detach(env[i]) if c else env[i] for i, c in zip(inputs, cut)]
             if uses is not None:   # not a term
@@ -52,8 +59,7 @@ class Training(Interpreter):
                 for module in uses:
                     calls[module] += 1
             env[name] = methods[node.kind](node, args)
-        loss, self.loss = self.loss, None   # the phase's autograd graph is not kept here
-        return loss if loss is not None else torch.zeros((), device=self.ctx.device)
+        return env
 
     def program(self, nodes, cuts) -> tuple:
         """Per node: (node, name, input names, which inputs are cut (None: none), the modules it
@@ -68,16 +74,6 @@ class Training(Interpreter):
                               None if node.kind == "term" else tuple(node.uses)))
             entry = self.programs[key] = (nodes, cuts, tuple(steps))
         return entry[2]
-
-    def run_node(self, node, env: dict):
-        cuts = self.cuts
-        inputs = [_detach(env[i]) if (i, node.name) in cuts else env[i] for i in node.inputs]
-        if node.kind != "term":
-            if node.name in self.feed:
-                return self.fed(node)
-            for module in node.uses:
-                self.forward_calls[module] += 1
-        return self.methods[node.kind](node, inputs)
 
     def call(self, node, inputs: list):
         """The module's output; the scalars a reporting module filled in during this call logged."""
